@@ -1,0 +1,61 @@
+# Strategia developer entry points. Everything runs from the uv workspace venv (.venv).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SERVICES := intake groups notifications news
+VENV := .venv
+PY := $(VENV)/bin/python
+# `uv` on PATH, else the copy pip installed as a module (pip's script dir may not be on PATH).
+UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+LINT_PATHS := shared services tests devtools
+# Workspace members live in <member>/<package>; MYPYPATH makes mypy name them by package.
+MYPYPATH := shared:$(subst $() ,:,$(addprefix services/,$(SERVICES))):devtools
+MYPY_TARGETS := shared/shared $(foreach s,$(SERVICES),services/$(s)/$(s)) devtools/devtools
+
+PYTEST_ARGS ?=
+
+.PHONY: help ensure-uv venv install up down clean status test lint bench
+
+help:
+	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
+	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/)"
+	@echo "make down      stop them (data is kept); make clean also deletes .run/"
+	@echo "make status    what runs where"
+	@echo "make test      pytest (PYTEST_ARGS='-k foo -x' to pass options)"
+	@echo "make lint      ruff check, ruff format --check, mypy --strict"
+
+ensure-uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --break-system-packages uv
+
+venv: ensure-uv
+	$(UV) sync --frozen
+
+install: venv
+	$(PY) -m devtools install
+
+up: install
+	$(PY) -m devtools up
+
+down: venv
+	$(PY) -m devtools down
+
+clean: venv
+	$(PY) -m devtools clean
+
+status: venv
+	@$(PY) -m devtools status
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	MYPYPATH=$(MYPYPATH) $(VENV)/bin/mypy --strict $(MYPY_TARGETS)
+
+bench: install
+	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("benchmarks") is None)'; \
+	then $(PY) -m benchmarks; else echo "no benchmarks package yet"; fi

@@ -1,0 +1,439 @@
+"""The local development stack: Kafka, PostgreSQL, an SMTP sink and the four services.
+
+Every component is a detached process (own session) with its log and pid file in the run dir
+(``.run/`` at the repo root, or ``$STRATEGIA_RUN_DIR``), so ``make up`` returns while the stack
+keeps running, and ``make down`` finds everything again from the pid files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from devtools import kafka, postgres, smtp_sink
+from devtools.proc import (
+    DevtoolsError,
+    live_pid_from_file,
+    log_tail,
+    port_open,
+    repo_root,
+    terminate_pid,
+    wait_port,
+    write_pid_file,
+)
+
+HOST = "127.0.0.1"
+SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
+TOKEN_NAMES: tuple[str, ...] = ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN")
+READY_TIMEOUT = 120.0
+# Written into every run dir we create: ``clean`` deletes only directories carrying it, so a
+# mistyped STRATEGIA_RUN_DIR can never make it delete something else.
+RUN_DIR_MARKER = ".strategia-run-dir"
+
+_DEFAULT_PORTS = {
+    "STRATEGIA_KAFKA_PORT": 9092,
+    "STRATEGIA_KAFKA_CONTROLLER_PORT": 9093,
+    "STRATEGIA_PG_PORT": 55432,
+    "STRATEGIA_SMTP_PORT": 1025,
+    "STRATEGIA_INTAKE_PORT": 8001,
+    "STRATEGIA_GROUPS_PORT": 8002,
+    "STRATEGIA_NOTIFICATIONS_PORT": 8003,
+    "STRATEGIA_NEWS_PORT": 8004,
+}
+
+
+def _env_port(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return _DEFAULT_PORTS[name]
+    try:
+        port = int(raw)
+    except ValueError:
+        raise DevtoolsError(f"{name}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise DevtoolsError(f"{name}={port} is out of range")
+    return port
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    run_dir: Path
+    kafka_port: int
+    kafka_controller_port: int
+    pg_port: int
+    smtp_port: int
+    service_ports: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
+        env = os.environ if env is None else env
+        run_dir = Path(env.get("STRATEGIA_RUN_DIR") or repo_root() / ".run").absolute()
+        return cls(
+            run_dir=run_dir,
+            kafka_port=_env_port(env, "STRATEGIA_KAFKA_PORT"),
+            kafka_controller_port=_env_port(env, "STRATEGIA_KAFKA_CONTROLLER_PORT"),
+            pg_port=_env_port(env, "STRATEGIA_PG_PORT"),
+            smtp_port=_env_port(env, "STRATEGIA_SMTP_PORT"),
+            service_ports={s: _env_port(env, f"STRATEGIA_{s.upper()}_PORT") for s in SERVICES},
+        )
+
+    def log(self, component: str) -> Path:
+        return self.run_dir / f"{component}.log"
+
+    def pid(self, component: str) -> Path:
+        return self.run_dir / f"{component}.pid"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.run_dir / "kafka"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.run_dir / "postgres"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.run_dir / "mail"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.run_dir / "dev-tokens.env"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"postgresql://{postgres.SUPERUSER}@{HOST}:{self.pg_port}/postgres"
+
+    def service_dsn(self, service: str) -> str:
+        # The service's own role (LOGIN, owner of its database); trust auth on loopback.
+        return f"postgresql://{service}@{HOST}:{self.pg_port}/{service}"
+
+    def address(self, component: str) -> str:
+        ports = {
+            "kafka": self.kafka_port,
+            "postgres": self.pg_port,
+            "smtp": self.smtp_port,
+            **self.service_ports,
+        }
+        return f"{HOST}:{ports[component]}"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        return json.dumps(data, indent=2, sort_keys=True)
+
+
+# Process markers: a pid file only counts when its process still has this in its argv.
+def _marker(component: str) -> str:
+    return {
+        "kafka": kafka.PROCESS_MARKER,
+        "postgres": postgres.PROCESS_MARKER,
+        "smtp": smtp_sink.PROCESS_MARKER,
+    }.get(component, component)
+
+
+COMPONENTS: tuple[str, ...] = ("kafka", "postgres", "smtp", *SERVICES)
+
+
+def running_pid(config: StackConfig, component: str) -> int | None:
+    return live_pid_from_file(config.pid(component), _marker(component))
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def load_or_create_tokens(path: Path) -> dict[str, str]:
+    """API tokens for local use: generated once, then reused (``KEY=value`` lines, mode 600)."""
+    tokens: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key in TOKEN_NAMES and value:
+                tokens[key] = value
+    if all(name in tokens for name in TOKEN_NAMES):
+        return tokens
+    for name in TOKEN_NAMES:
+        tokens.setdefault(name, secrets.token_urlsafe(32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"{name}={tokens[name]}\n" for name in TOKEN_NAMES))
+    tmp.replace(path)
+    return tokens
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(config: StackConfig) -> Iterator[None]:
+    """Serialise up/down/clean on one run dir."""
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    (config.run_dir / RUN_DIR_MARKER).touch()
+    with open(config.run_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _service_python() -> str:
+    venv_python = repo_root() / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+def _require_free(port: int, what: str, env_name: str) -> None:
+    if port_open(port, HOST):
+        raise DevtoolsError(
+            f"port {port} wanted by {what} is already in use on {HOST}; "
+            f"stop whatever listens there or choose another port with {env_name}=<port>"
+        )
+
+
+def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: Mapping[str, str]) -> int:
+    """Start ``cmd`` detached (own session: survives us, and its group can be signalled)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=repo_root(),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    write_pid_file(pid_file, proc.pid)
+    return proc.pid
+
+
+def service_env(config: StackConfig, service: str, tokens: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "STRATEGIA_HTTP_HOST": HOST,
+            "STRATEGIA_HTTP_PORT": str(config.service_ports[service]),
+            "STRATEGIA_DATABASE_URL": config.service_dsn(service),
+            "STRATEGIA_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
+            **{f"STRATEGIA_{name}": tokens[name] for name in TOKEN_NAMES},
+        }
+    )
+    if service == "notifications":
+        env["STRATEGIA_SMTP_HOST"] = HOST
+        env["STRATEGIA_SMTP_PORT"] = str(config.smtp_port)
+    return env
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/health/ready", timeout=2) as resp:
+            return int(resp.status) == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_services_ready(
+    config: StackConfig, services: tuple[str, ...] = SERVICES, timeout: float = READY_TIMEOUT
+) -> None:
+    """Poll every ``/health/ready`` until all answer 200; fail fast when a service dies."""
+    pending = set(services)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for service in sorted(pending):
+            if _ready(config.service_ports[service]):
+                pending.discard(service)
+                print(f"  {service} is ready", flush=True)
+            elif running_pid(config, service) is None:
+                raise DevtoolsError(
+                    f"{service} exited before becoming ready\n"
+                    f"--- {config.log(service)} ---\n{log_tail(config.log(service))}"
+                )
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            tails = "\n".join(
+                f"--- {config.log(s)} ---\n{log_tail(config.log(s))}" for s in sorted(pending)
+            )
+            raise DevtoolsError(
+                f"not ready within {timeout:.0f}s: {', '.join(sorted(pending))} "
+                f"(GET http://{HOST}:<port>/health/ready did not answer 200)\n{tails}\n"
+                "The stack is left running for inspection; stop it with `make down`."
+            )
+        time.sleep(0.5)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def install() -> None:
+    """Everything ``up`` and the tests need besides Python packages: JRE, Maven, jars, Postgres."""
+    kafka.ensure_java()
+    jars = kafka.ensure_kafka_jars()
+    bindir = postgres.ensure_postgres_binaries()
+    print(f"devtools: Kafka jars in {jars}; PostgreSQL binaries in {bindir}")
+
+
+def _check_same_ports(config: StackConfig) -> None:
+    """Refuse to mix a running stack with a different port configuration."""
+    if not config.state_file.is_file():
+        return
+    previous = json.loads(config.state_file.read_text())
+    current = json.loads(config.to_json())
+    if previous != current and any(running_pid(config, c) for c in COMPONENTS):
+        raise DevtoolsError(
+            f"a stack with other settings is running from {config.run_dir} "
+            f"(see {config.state_file}); run `make down` first"
+        )
+
+
+def up(config: StackConfig) -> None:
+    with _locked(config):
+        _check_same_ports(config)
+        config.state_file.write_text(config.to_json() + "\n")
+        tokens = load_or_create_tokens(config.tokens_file)
+        install()
+
+        if running_pid(config, "kafka") is None:
+            _require_free(config.kafka_port, "Kafka", "STRATEGIA_KAFKA_PORT")
+            _require_free(
+                config.kafka_controller_port,
+                "the Kafka controller",
+                "STRATEGIA_KAFKA_CONTROLLER_PORT",
+            )
+            print(f"starting Kafka on {config.address('kafka')} ...", flush=True)
+            kafka.start_kafka(
+                config.kafka_data,
+                config.kafka_port,
+                config.kafka_controller_port,
+                config.log("kafka"),
+                config.pid("kafka"),
+                host=HOST,
+            )
+        else:
+            print("Kafka already running", flush=True)
+
+        if running_pid(config, "postgres") is None:
+            _require_free(config.pg_port, "PostgreSQL", "STRATEGIA_PG_PORT")
+            print(f"starting PostgreSQL on {config.address('postgres')} ...", flush=True)
+            postgres.start_postgres(
+                config.pg_data, config.pg_port, config.log("postgres"), config.pid("postgres")
+            )
+        else:
+            print("PostgreSQL already running", flush=True)
+        postgres.ensure_service_databases(config.admin_dsn, SERVICES)
+
+        if running_pid(config, "smtp") is None:
+            _require_free(config.smtp_port, "the SMTP sink", "STRATEGIA_SMTP_PORT")
+            print(f"starting SMTP sink on {config.address('smtp')} ...", flush=True)
+            cmd = [
+                _service_python(),
+                "-m",
+                smtp_sink.PROCESS_MARKER,
+                *("--host", HOST, "--port", str(config.smtp_port), "--dir", str(config.mail_dir)),
+            ]
+            _spawn(cmd, config.log("smtp"), config.pid("smtp"), os.environ)
+            wait_port(
+                config.smtp_port, 30, host=HOST, what="SMTP sink", log_file=config.log("smtp")
+            )
+        else:
+            print("SMTP sink already running", flush=True)
+
+        for service in SERVICES:
+            if running_pid(config, service) is not None:
+                print(f"{service} already running", flush=True)
+                continue
+            port = config.service_ports[service]
+            _require_free(port, service, f"STRATEGIA_{service.upper()}_PORT")
+            print(f"starting {service} on {config.address(service)} ...", flush=True)
+            _spawn(
+                [_service_python(), "-m", service],
+                config.log(service),
+                config.pid(service),
+                service_env(config, service, tokens),
+            )
+        print(f"waiting for /health/ready (up to {READY_TIMEOUT:.0f}s) ...", flush=True)
+        wait_services_ready(config)
+    print_status(config)
+
+
+def _stop_component(config: StackConfig, component: str) -> None:
+    pid = running_pid(config, component)
+    if component == "postgres":
+        # pg_ctl finds the postmaster through the data dir, even without our pid file.
+        if pid is not None or config.pg_data.exists():
+            postgres.stop_postgres(config.pg_data, pid=pid)
+    elif pid is not None:
+        # Kafka gets longer: a controlled shutdown flushes its logs.
+        terminate_pid(pid, timeout=60.0 if component == "kafka" else 20.0, group=True)
+    if pid is not None:
+        print(f"stopped {component} (pid {pid})", flush=True)
+    config.pid(component).unlink(missing_ok=True)
+
+
+def down(config: StackConfig) -> None:
+    if not config.run_dir.exists():
+        print(f"nothing to stop: {config.run_dir} does not exist")
+        return
+    with _locked(config):
+        # Services first (they hold Kafka/Postgres connections), infrastructure last.
+        for component in (*reversed(SERVICES), "smtp", "kafka", "postgres"):
+            _stop_component(config, component)
+
+
+def clean(config: StackConfig) -> None:
+    down(config)
+    if not config.run_dir.exists():
+        return
+    if not (config.run_dir / RUN_DIR_MARKER).exists():
+        raise DevtoolsError(f"refusing to delete {config.run_dir}: it lacks {RUN_DIR_MARKER}")
+    postgres.remove_data_dir(config.pg_data)  # follows a relocation symlink, see postgres.py
+    shutil.rmtree(config.run_dir)
+    print(f"removed {config.run_dir}")
+
+
+def status_rows(config: StackConfig) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for component in COMPONENTS:
+        pid = running_pid(config, component)
+        state = "running" if pid is not None else "stopped"
+        if pid is not None and component in SERVICES:
+            state = "ready" if _ready(config.service_ports[component]) else "not ready"
+        rows.append((component, state, str(pid or "-"), config.address(component)))
+    return rows
+
+
+def print_status(config: StackConfig) -> None:
+    if config.state_file.is_file():
+        # Show the ports the stack was started with, whatever this shell's env says.
+        saved = json.loads(config.state_file.read_text())
+        saved["run_dir"] = Path(saved["run_dir"])
+        config = StackConfig(**saved)
+    header = ("COMPONENT", "STATE", "PID", "ADDRESS")
+    rows = [header, *status_rows(config)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print(line.rstrip())
+    print()
+    print(f"run dir:    {config.run_dir}")
+    print(f"logs:       {config.run_dir}/<component>.log")
+    print(f"tokens:     {config.tokens_file}")
+    print(f"mail:       {config.mail_dir}/*.eml")
+    print(f"kafka:      {HOST}:{config.kafka_port}")
+    print(f"postgres:   {config.admin_dsn} (admin)")
+    print(f"            postgresql://<service>@{HOST}:{config.pg_port}/<service> (services)")

@@ -1,0 +1,16 @@
+"""`python -m groups`: run the groups service."""
+
+from __future__ import annotations
+
+from shared.platform.runtime import serve
+
+from groups.bootstrap import build_app, default_settings
+
+
+def main() -> None:
+    settings = default_settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

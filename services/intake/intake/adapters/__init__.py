@@ -1,0 +1,1 @@
+"""asyncpg repositories of intake."""

@@ -1,0 +1,82 @@
+"""Wiring of the intake service: settings, runtime, subscriptions, workers, HTTP routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from shared.contracts.intake import (
+    ConsultationAnnounced,
+    ConsultationClosed,
+    ConsultationOpened,
+    ConsultationWindowExtended,
+    SubmissionReceived,
+)
+from shared.contracts.topics import Topic
+from shared.platform.gmina import current_profile
+from shared.platform.runtime import ServiceRuntime, create_http_app
+
+from intake.config import IntakeSettings
+from intake.entrypoints.commands import subscribe_commands
+from intake.entrypoints.http import build_router
+from intake.entrypoints.scheduler import run_scheduler
+from intake.service.handlers import Clock, IntakeService, utc_now
+
+DESCRIPTION = (
+    "Intake: the mayor's office opens consultations with a time window; residents, village "
+    "councils, entrepreneurs and organisations submit needs and proposals through any "
+    "channel; intake validates, stores, issues a receipt and publishes the submission."
+)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    runtime: ServiceRuntime
+    service: IntakeService
+    app: FastAPI
+
+
+def default_settings() -> IntakeSettings:
+    return IntakeSettings()
+
+
+def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
+    return build(settings).runtime
+
+
+def build(
+    settings: IntakeSettings,
+    *,
+    clock: Clock = utc_now,
+    consumer_name: str = "intake",
+    command_topic: str = Topic.INTAKE_SUBMISSION_COMMANDS.value,
+) -> Intake:
+    runtime = ServiceRuntime(
+        name="intake", settings=settings, migrations=MIGRATIONS, consumer_name=consumer_name
+    )
+    service = IntakeService(lambda: runtime.pool, zone=current_profile().zone, clock=clock)
+    subscribe_commands(runtime.consumer, service, command_topic)
+    runtime.document_publication(
+        Topic.INTAKE_CONSULTATIONS,
+        [ConsultationAnnounced, ConsultationOpened, ConsultationClosed, ConsultationWindowExtended],
+        "Consultation life cycle, keyed by consultation id",
+    )
+    runtime.document_publication(
+        Topic.INTAKE_SUBMISSIONS,
+        [SubmissionReceived],
+        "Accepted submissions, keyed by submission id",
+    )
+
+    async def scheduler(_: ServiceRuntime) -> None:
+        await run_scheduler(service, max_interval=settings.scheduler_interval_seconds)
+
+    runtime.add_worker("consultation-scheduler", scheduler)
+    router = build_router(service, runtime.auth, page_size_max=settings.page_size_max)
+    app = create_http_app(runtime, [router], description=DESCRIPTION)
+    return Intake(runtime=runtime, service=service, app=app)
+
+
+def build_app(settings: IntakeSettings) -> FastAPI:
+    return build(settings).app

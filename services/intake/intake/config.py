@@ -1,0 +1,15 @@
+"""Settings of the intake service (environment variables `STRATEGIA_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from shared.platform.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    database_url: str = "postgresql://intake@127.0.0.1:55432/intake"
+    http_port: int = 8001
+    # How often the scheduler looks for consultations due to open or close (upper bound;
+    # it also sleeps exactly until the next due moment when that comes sooner).
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    page_size_max: int = Field(default=200, ge=1)

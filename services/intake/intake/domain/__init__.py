@@ -1,0 +1,1 @@
+"""Pure domain of intake: consultation windows and submission rules (no I/O)."""

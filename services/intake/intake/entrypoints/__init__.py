@@ -1,0 +1,1 @@
+"""Outside input: HTTP routes, Kafka commands, the window scheduler."""

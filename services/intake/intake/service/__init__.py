@@ -1,0 +1,1 @@
+"""Use cases of intake: the transactions that change state and stage events."""

@@ -1,0 +1,16 @@
+"""`python -m notifications`: run the notifications service."""
+
+from __future__ import annotations
+
+from shared.platform.runtime import serve
+
+from notifications.bootstrap import build_app, default_settings
+
+
+def main() -> None:
+    settings = default_settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Settings of the notifications service (environment variables `STRATEGIA_*`)."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, field_validator
+from shared.platform.settings import ServiceSettings
+
+
+class SmtpTls(StrEnum):
+    """How the connection to the SMTP relay is secured."""
+
+    NONE = "none"  # plain SMTP, e.g. the local Mailpit or a relay on a private network
+    STARTTLS = "starttls"  # plain connect, then upgrade (submission port 587)
+    TLS = "tls"  # TLS from the first byte (implicit TLS, port 465)
+
+
+class NotificationsSettings(ServiceSettings):
+    database_url: str = "postgresql://notifications@127.0.0.1:55432/notifications"
+    http_port: int = 8003
+
+    # Bundled profile name or path of a TOML file; None = STRATEGIA_GMINA_PROFILE or default.
+    gmina_profile: str | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_username: SecretStr | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: SmtpTls = SmtpTls.NONE
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "Strategia <strategia@localhost>"
+
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    # Retry n waits base * 2**(n-1) seconds, never more than the cap.
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0)
+    delivery_max_backoff_seconds: float = Field(default=900.0, gt=0)
+    # Fallback when a NOTIFY was missed (listener connection lost, another replica's insert).
+    dispatcher_poll_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${VAR:-}` as an empty string: that means "no credentials".
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _valid_sender(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError("mail_from must be an address like 'Name <user@example.org>'")
+        return value

@@ -1,0 +1,174 @@
+"""The life of one outgoing email: pending → sent | failed, with a bounded retry schedule.
+
+Pure code: no I/O and no clock. Callers pass the current time, which keeps the rules
+testable and lets the repository store exactly what the model decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# Errors are stored and published; a whole SMTP transcript is not needed to act on one.
+MAX_ERROR_LENGTH = 2000
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Purpose(StrEnum):
+    """Why an email is sent; one delivery per (source event, purpose)."""
+
+    RECEIPT = "receipt"
+
+
+class InvalidTransition(Exception):
+    """A delivery was asked to change state in a way its life cycle does not allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off: retry n waits `base * 2**(n-1)`, capped; give up at the limit."""
+
+    max_attempts: int
+    base_backoff_seconds: float
+    max_backoff_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_backoff_seconds <= 0 or self.max_backoff_seconds <= 0:
+            raise ValueError("back-off durations must be positive")
+
+    def backoff_after(self, failed_attempts: int) -> timedelta:
+        """How long to wait after the `failed_attempts`-th consecutive failure."""
+        if failed_attempts < 1:
+            raise ValueError("failed_attempts counts from 1")
+        # Bound the exponent so huge attempt counts cannot overflow the float.
+        exponent = min(failed_attempts - 1, 62)
+        seconds = min(self.max_backoff_seconds, self.base_backoff_seconds * 2.0**exponent)
+        return timedelta(seconds=seconds)
+
+    def schedule(self) -> list[timedelta]:
+        """Waits between all attempts, e.g. for documentation: [2s, 4s, 8s, …]."""
+        return [self.backoff_after(n) for n in range(1, self.max_attempts)]
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedEmail:
+    """A rendered message: one subject, a plain-text and an HTML alternative."""
+
+    language: str
+    subject: str
+    text_body: str
+    html_body: str
+
+
+def message_id_for(delivery_id: uuid.UUID, gmina_teryt: str) -> str:
+    """A Message-ID fixed per delivery, so a resent email is recognisable as the same one."""
+    return f"<{delivery_id}@strategia.{gmina_teryt}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One email to one recipient, rendered when it was queued."""
+
+    id: uuid.UUID
+    source_event_id: uuid.UUID
+    correlation_id: str
+    purpose: Purpose
+    recipient: str
+    language: str
+    subject: str
+    text_body: str
+    html_body: str
+    message_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+
+    @classmethod
+    def queue(
+        cls,
+        *,
+        delivery_id: uuid.UUID,
+        source_event_id: uuid.UUID,
+        correlation_id: str,
+        purpose: Purpose,
+        recipient: str,
+        email: ComposedEmail,
+        gmina_teryt: str,
+        now: datetime,
+    ) -> Delivery:
+        """A new delivery, due at once."""
+        return cls(
+            id=delivery_id,
+            source_event_id=source_event_id,
+            correlation_id=correlation_id,
+            purpose=purpose,
+            recipient=recipient,
+            language=email.language,
+            subject=email.subject,
+            text_body=email.text_body,
+            html_body=email.html_body,
+            message_id=message_id_for(delivery_id, gmina_teryt),
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            created_at=now,
+        )
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status is DeliveryStatus.PENDING
+
+    def _require_pending(self, action: str) -> None:
+        if not self.is_pending:
+            raise InvalidTransition(f"cannot {action} a delivery that is {self.status.value}")
+
+    def is_due(self, now: datetime) -> bool:
+        return self.is_pending and self.next_attempt_at <= now
+
+    def mark_sent(self, now: datetime) -> Delivery:
+        """The SMTP relay accepted the message."""
+        self._require_pending("send")
+        return dataclasses.replace(
+            self, status=DeliveryStatus.SENT, attempts=self.attempts + 1, sent_at=now
+        )
+
+    def record_failure(
+        self, error: str, now: datetime, policy: RetryPolicy, *, permanent: bool = False
+    ) -> Delivery:
+        """An attempt failed: schedule the next one, or fail for good.
+
+        `permanent` is for rejections that no retry can fix (the relay refused the
+        recipient); the delivery then fails at once instead of using up its attempts.
+        """
+        self._require_pending("retry")
+        attempts = self.attempts + 1
+        last_error = error[:MAX_ERROR_LENGTH]
+        if permanent or attempts >= policy.max_attempts:
+            return dataclasses.replace(
+                self,
+                status=DeliveryStatus.FAILED,
+                attempts=attempts,
+                last_error=last_error,
+                failed_at=now,
+            )
+        return dataclasses.replace(
+            self,
+            attempts=attempts,
+            last_error=last_error,
+            next_attempt_at=now + policy.backoff_after(attempts),
+        )

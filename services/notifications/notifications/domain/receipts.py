@@ -1,0 +1,101 @@
+"""Composing the receipt email a submitter gets after a `SubmissionReceived`.
+
+Pure: the same event and gmina profile always give the same subject and bodies. The
+wording lives in Jinja2 templates (`notifications/templates`), Polish first, English
+when the submission was made in English. HTML templates autoescape, so nothing a
+submitter or an official typed can inject markup; text templates are left verbatim.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+import jinja2
+from shared.contracts.intake import Language, SubmissionReceived
+from shared.platform.gmina import GminaProfile
+
+from notifications.domain.deliveries import ComposedEmail
+
+_ENGLISH_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+# Layouts per format; each imports the wording of the language (strings/receipt.<lang>.txt.j2).
+SUBJECT_TEMPLATE = "receipt.subject.j2"
+TEXT_TEMPLATE = "receipt.txt.j2"
+HTML_TEMPLATE = "receipt.html.j2"
+
+
+@functools.cache
+def template_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("notifications", "templates"),
+        # Escape everything except plain-text templates; unknown kinds fail safe.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",),
+            disabled_extensions=("txt.j2", "subject.j2"),
+            default=True,
+        ),
+        # A misspelt variable must fail loudly, never render as an empty string.
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def format_local_time(moment: datetime, profile: GminaProfile, language: Language) -> str:
+    """`26.11.2026, 15:04` (pl) or `26 November 2026, 15:04` (en), in the gmina's zone."""
+    local = moment.astimezone(profile.zone)
+    if language == Language.EN:
+        return f"{local.day} {_ENGLISH_MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
+    return f"{local:%d.%m.%Y, %H:%M}"
+
+
+def single_line(text: str) -> str:
+    """Collapse whitespace: a subject is one header line (newlines would be rejected)."""
+    return " ".join(text.split())
+
+
+def receipt_context(event: SubmissionReceived, profile: GminaProfile) -> dict[str, Any]:
+    language = Language(event.language)
+    return {
+        "language": language.value,
+        "receipt_number": event.receipt_number,
+        "consultation_title": event.consultation_title,
+        "submission_title": event.title,
+        "received_at": format_local_time(event.received_at, profile, language),
+        "timezone": profile.timezone,
+        "digest": event.digest,
+        "gmina": profile,
+        "controller": profile.controller,
+    }
+
+
+def compose_receipt(event: SubmissionReceived, profile: GminaProfile) -> ComposedEmail:
+    language = Language(event.language)
+    environment = template_environment()
+    context = receipt_context(event, profile)
+
+    def render(name: str) -> str:
+        return environment.get_template(name).render(context)
+
+    return ComposedEmail(
+        language=language.value,
+        subject=single_line(render(SUBJECT_TEMPLATE)),
+        text_body=render(TEXT_TEMPLATE),
+        html_body=render(HTML_TEMPLATE),
+    )

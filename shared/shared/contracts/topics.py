@@ -1,0 +1,35 @@
+"""Every Kafka topic of the system, declared in one place.
+
+A topic name starts with the owning service and ends with the major version of its
+contract; a breaking change gets a new topic (`….v2`) while the old one is drained.
+Dead letters of a topic go to `<topic>.dlt`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+DEAD_LETTER_SUFFIX = ".dlt"
+
+
+class Topic(StrEnum):
+    # intake: consultations and their life cycle (key: consultation id)
+    INTAKE_CONSULTATIONS = "intake.consultations.v1"
+    # intake: accepted submissions (key: submission id)
+    INTAKE_SUBMISSIONS = "intake.submissions.v1"
+    # intake: submit commands from other front channels (key: consultation id)
+    INTAKE_SUBMISSION_COMMANDS = "intake.submission-commands.v1"
+    # notifications: delivery outcomes worth acting on (key: delivery id)
+    NOTIFICATIONS_DELIVERIES = "notifications.deliveries.v1"
+
+    @property
+    def owner(self) -> str:
+        return self.value.split(".", 1)[0]
+
+    @property
+    def dead_letter(self) -> str:
+        return dead_letter_topic(self.value)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}{DEAD_LETTER_SUFFIX}"

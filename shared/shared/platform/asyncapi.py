@@ -1,0 +1,37 @@
+"""Generate the committed AsyncAPI documents from code.
+
+`python -m shared.platform.asyncapi` rewrites `services/<service>/asyncapi.yaml` for every
+service; a test fails when a committed file and the code disagree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+SERVICES = ("intake", "groups", "notifications", "news")
+
+
+def render(service: str) -> str:
+    bootstrap = importlib.import_module(f"{service}.bootstrap")
+    runtime = bootstrap.build_runtime(bootstrap.default_settings())
+    document: str = runtime.asyncapi(bootstrap.DESCRIPTION).to_yaml()
+    return document
+
+
+def document_path(repo_root: Path, service: str) -> Path:
+    return repo_root / "services" / service / "asyncapi.yaml"
+
+
+def main(argv: list[str]) -> int:
+    repo_root = Path(argv[1]) if len(argv) > 1 else Path.cwd()
+    for service in SERVICES:
+        path = document_path(repo_root, service)
+        path.write_text(render(service), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

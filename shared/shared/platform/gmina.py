@@ -1,0 +1,70 @@
+"""The gmina profile: the municipality-specific facts, loaded from a TOML file.
+
+Nothing about a particular gmina is written in code; the bundled profile for
+Konstancin-Jeziorna is only the default for `STRATEGIA_GMINA_PROFILE`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PROFILE = "konstancin-jeziorna"
+
+
+class DataController(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    address: str
+    dpo_contact: str
+    retention: str
+    retention_en: str
+
+
+class Localities(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    villages: tuple[str, ...] = ()
+
+
+class GminaProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    name_en: str
+    teryt: str = Field(pattern=r"^\d{7}$")
+    powiat_teryt: str = Field(pattern=r"^\d{4}$")
+    voivodeship_teryt: str = Field(pattern=r"^\d{2}$")
+    timezone: str = "Europe/Warsaw"
+    website: str
+    strategy_email: str
+    phones: tuple[str, ...] = ()
+    controller: DataController
+    localities: Localities = Localities()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_profile(reference: str | None = None) -> GminaProfile:
+    """Load a profile by bundled name or by path to a TOML file."""
+    reference = reference or os.environ.get("STRATEGIA_GMINA_PROFILE") or DEFAULT_PROFILE
+    path = Path(reference)
+    if path.suffix == ".toml":
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = (resources.files("shared.gminas") / f"{reference}.toml").read_text("utf-8")
+    return GminaProfile.model_validate(tomllib.loads(text))
+
+
+@functools.cache
+def current_profile() -> GminaProfile:
+    return load_profile()

@@ -1,0 +1,153 @@
+"""HTTP pieces every service shares: errors, bearer-token roles, correlation ids."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
+from starlette.responses import Response
+
+from shared.platform.logging import correlation_id_var
+from shared.platform.settings import ServiceSettings
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+    CLERK = "clerk"
+
+
+class ApiError(Exception):
+    """An error the API reports as-is: status, machine code, English message."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        problems: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.field = field
+        self.problems = problems or []
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "<root>"
+
+
+def validation_error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "error": "validation_failed",
+        "message": "The request is invalid.",
+        "errors": [
+            {"field": _field_path(tuple(item["loc"])), "reason": item["msg"]} for item in errors
+        ],
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content=validation_error_body(list(exc.errors())),
+        )
+
+    async def on_api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+        if exc.problems:
+            body["errors"] = exc.problems
+        elif exc.field is not None:
+            body["errors"] = [{"field": exc.field, "reason": exc.message}]
+        return JSONResponse(status_code=exc.status_code, content=body)
+
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ApiError, on_api_error)
+
+
+def install_correlation_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def correlation(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        token = correlation_id_var.set(correlation_id[:200])
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        response.headers[CORRELATION_HEADER] = correlation_id[:200]
+        return response
+
+
+class TokenAuth:
+    """Static bearer tokens per role; `admin` may do whatever the others may."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._tokens: dict[Role, SecretStr | None] = {
+            Role.ADMIN: settings.admin_token,
+            Role.COORDINATOR: settings.coordinator_token,
+            Role.CLERK: settings.clerk_token,
+        }
+        self._scheme = HTTPBearer(auto_error=False)
+
+    def role_of(self, token: str) -> Role | None:
+        for role, expected in self._tokens.items():
+            if expected is not None and secrets.compare_digest(
+                token.encode(), expected.get_secret_value().encode()
+            ):
+                return role
+        return None
+
+    async def optional_role(self, request: Request) -> Role | None:
+        credentials: HTTPAuthorizationCredentials | None = await self._scheme(request)
+        if credentials is None:
+            return None
+        role = self.role_of(credentials.credentials)
+        if role is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="invalid API token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return role
+
+    def require(self, *allowed: Role) -> Callable[[Request], Awaitable[Role]]:
+        permitted = {Role.ADMIN, *allowed}
+
+        async def dependency(request: Request) -> Role:
+            role = await self.optional_role(request)
+            if role is None:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    detail="an API token is required",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if role not in permitted:
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    detail=f"role {role.value} may not do this",
+                )
+            return role
+
+        return dependency

@@ -1,0 +1,231 @@
+"""Transactional outbox: write events with the state change, publish them afterwards.
+
+`add_to_outbox` runs inside the caller's transaction, so an event exists if and only if
+the change that caused it was committed. `OutboxRelay` publishes the rows in id order
+through an idempotent producer, waits for the broker's acknowledgement, and only then
+deletes them. A crash between publishing and deleting re-publishes the rows on restart:
+delivery is at-least-once and consumers deduplicate on `event_id` (see `inbox`).
+
+Only one relay per database publishes at a time (a session advisory lock), which keeps
+per-key order across several replicas of a service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+
+from shared.contracts.envelope import Envelope
+from shared.platform.database import DbConnection
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "strategia_outbox"
+# Arbitrary but fixed: identifies "the outbox relay" among advisory locks of a database.
+RELAY_LOCK_KEY = 0x5354_5241_4F42  # "STRAOB"
+
+
+class Publisher(Protocol):
+    """Publishes one record and returns once the broker acknowledged it."""
+
+    async def publish(
+        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    id: int
+    topic: str
+    key: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+def envelope_headers(envelope: Envelope[Any]) -> dict[str, str]:
+    """Headers that let tools route and trace without parsing the body."""
+    headers = {
+        "event_type": envelope.event_type,
+        "event_version": str(envelope.event_version),
+        "event_id": str(envelope.event_id),
+        "correlation_id": envelope.correlation_id,
+        "producer": envelope.producer,
+    }
+    if envelope.causation_id:
+        headers["causation_id"] = envelope.causation_id
+    return headers
+
+
+async def add_to_outbox(
+    conn: DbConnection, envelope: Envelope[Any], *, topic: str, key: str
+) -> None:
+    """Stage an event in the caller's transaction; NOTIFY wakes the relay on commit."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_to_outbox must run inside the state change's transaction")
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, message_key, payload, headers)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        envelope.event_id,
+        topic,
+        key,
+        envelope.to_bytes(),
+        envelope_headers(envelope),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 2.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.is_leader = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                async with self._pool.acquire() as lock_conn:
+                    await self._lead(lock_conn)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = self._backoff(failures)
+                log.exception("outbox relay failed; retrying", extra={"retry_in_s": delay})
+                await self._sleep(delay)
+
+    async def _lead(self, lock_conn: DbConnection) -> None:
+        """Hold the leader lock on a dedicated connection and publish until stopped."""
+        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+            self.is_leader = False
+            await self._sleep(self._poll_interval)
+            return
+        self.is_leader = True
+
+        def on_notify(*_: object) -> None:
+            self._wake.set()
+
+        await lock_conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        try:
+            failures = 0
+            while not self._stopping.is_set():
+                try:
+                    published = await self.relay_once()
+                    failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failures += 1
+                    delay = self._backoff(failures)
+                    log.exception("outbox publish failed", extra={"retry_in_s": delay})
+                    await self._sleep(delay)
+                    continue
+                if published < self._batch_size:
+                    await self._sleep(self._poll_interval)
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await lock_conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep until woken by NOTIFY, stopped, or the timeout (the polling fallback)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    def _backoff(self, failures: int) -> float:
+        base: float = min(self._max_backoff, 0.2 * 2 ** min(failures, 16))
+        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+    async def fetch_batch(self) -> list[OutboxRecord]:
+        rows = await self._pool.fetch(
+            "SELECT id, topic, message_key, payload, headers FROM outbox ORDER BY id LIMIT $1",
+            self._batch_size,
+        )
+        return [
+            OutboxRecord(
+                id=row["id"],
+                topic=row["topic"],
+                key=row["message_key"],
+                payload=bytes(row["payload"]),
+                headers=dict(row["headers"]),
+            )
+            for row in rows
+        ]
+
+    async def publish(self, records: list[OutboxRecord]) -> list[int]:
+        """Publish in order; stop at the first failure. Returns the ids acknowledged."""
+        acknowledged: list[int] = []
+        for record in records:
+            try:
+                await self._publisher.publish(
+                    topic=record.topic,
+                    key=record.key.encode(),
+                    value=record.payload,
+                    headers=record.headers,
+                )
+            except Exception as error:
+                await self._pool.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                    record.id,
+                    repr(error)[:2000],
+                )
+                if acknowledged:
+                    await self.mark_published(acknowledged)
+                raise
+            acknowledged.append(record.id)
+        return acknowledged
+
+    async def mark_published(self, ids: list[int]) -> None:
+        await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+
+    async def relay_once(self) -> int:
+        records = await self.fetch_batch()
+        if not records:
+            return 0
+        ids = await self.publish(records)
+        await self.mark_published(ids)
+        return len(ids)
+
+
+async def pending_count(pool: asyncpg.Pool) -> int:
+    value = await pool.fetchval("SELECT count(*) FROM outbox")
+    return int(value)

@@ -1,0 +1,37 @@
+"""Create the service's topics (and their dead-letter topics) before use.
+
+Relying on broker auto-creation gives one partition and error noise on first publish;
+declaring them gives the configured partitions and replication everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication: int
+) -> None:
+    wanted = sorted(set(topics))
+    if not wanted:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return
+        # Another replica may have created them first.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
+        log.info("topics created", extra={"topics": missing})
+    finally:
+        await admin.close()

@@ -1,0 +1,317 @@
+"""Structure checks of docker-compose.yml, the service Dockerfiles and the
+PostgreSQL init script (no Docker engine is needed, nor started)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+APP_SERVICES = ("intake", "groups", "notifications", "news")
+INFRA_SERVICES = ("kafka", "postgres", "mailpit")
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")
+
+# ${NAME}, ${NAME:?message}, ${NAME?message}, ${NAME:-default}, ${NAME-default}
+REFERENCE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}$")
+REQUIRED_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    services = compose["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the "KEY=value" form
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, f"{path}: dangling line continuation"
+    result = []
+    for line in logical:
+        instruction, _, arguments = line.partition(" ")
+        result.append((instruction.upper(), arguments.strip()))
+    return result
+
+
+def workspace_members() -> list[str]:
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    members: list[str] = []
+    for pattern in root["tool"]["uv"]["workspace"]["members"]:
+        members.extend(
+            path.parent.relative_to(ROOT).as_posix()
+            for path in ROOT.glob(f"{pattern}/pyproject.toml")
+        )
+    return sorted(members)
+
+
+def test_all_services_present(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES + INFRA_SERVICES)
+def test_every_service_has_healthcheck_and_restart_policy(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    service = services[name]
+    healthcheck = service.get("healthcheck")
+    assert healthcheck, f"{name} has no healthcheck"
+    assert not healthcheck.get("disable", False)
+    assert healthcheck["test"][0] in ("CMD", "CMD-SHELL")
+    assert service.get("restart") in ("always", "unless-stopped")
+
+
+def test_infrastructure_images(services: dict[str, dict[str, Any]]) -> None:
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", services["kafka"]["image"])
+    assert services["postgres"]["image"] in ("postgres:16", "postgres:17")
+    assert services["mailpit"]["image"].startswith("axllent/mailpit:")
+
+
+def test_kafka_runs_single_node_kraft(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]
+    env = environment(kafka)
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    node_id = env["KAFKA_NODE_ID"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node_id}@kafka:9093"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[key] == "1", key
+    assert any(volume.endswith(":" + env["KAFKA_LOG_DIRS"]) for volume in kafka["volumes"])
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_builds_from_its_dockerfile(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    build = services[name]["build"]
+    assert Path(build["context"]) == Path(".")
+    assert build["dockerfile"] == f"services/{name}/Dockerfile"
+    assert (ROOT / build["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_waits_for_healthy_kafka_and_postgres(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    depends_on = services[name]["depends_on"]
+    for dependency in ("kafka", "postgres"):
+        assert depends_on[dependency]["condition"] == "service_healthy", dependency
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_settings(services: dict[str, dict[str, Any]], name: str) -> None:
+    service = services[name]
+    env = environment(service)
+    assert env["STRATEGIA_HTTP_HOST"] == "0.0.0.0"
+    assert env["STRATEGIA_HTTP_PORT"] == "8000"
+    assert env["STRATEGIA_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    for key in (
+        "STRATEGIA_ADMIN_TOKEN",
+        "STRATEGIA_COORDINATOR_TOKEN",
+        "STRATEGIA_CLERK_TOKEN",
+        "STRATEGIA_LOG_LEVEL",
+        "STRATEGIA_GMINA_NAME",
+        "STRATEGIA_GMINA_TERYT",
+        "STRATEGIA_POWIAT_TERYT",
+    ):
+        assert key in env, key
+    host_port = 8001 + APP_SERVICES.index(name)
+    assert service["ports"] == [f"{host_port}:8000"]
+    assert "/health/ready" in " ".join(service["healthcheck"]["test"])
+
+
+def test_gmina_defaults_are_konstancin_jeziorna(services: dict[str, dict[str, Any]]) -> None:
+    env = environment(services["intake"])
+    assert env["STRATEGIA_GMINA_NAME"] == "${STRATEGIA_GMINA_NAME:-Gmina Konstancin-Jeziorna}"
+    assert env["STRATEGIA_GMINA_TERYT"] == "${STRATEGIA_GMINA_TERYT:-1418023}"
+    assert env["STRATEGIA_POWIAT_TERYT"] == "${STRATEGIA_POWIAT_TERYT:-1418}"
+
+
+def test_notifications_smtp_defaults_to_mailpit(services: dict[str, dict[str, Any]]) -> None:
+    env = environment(services["notifications"])
+    assert env["STRATEGIA_SMTP_HOST"] == "${STRATEGIA_SMTP_HOST:-mailpit}"
+    assert env["STRATEGIA_SMTP_PORT"] == "${STRATEGIA_SMTP_PORT:-1025}"
+    assert env["STRATEGIA_SMTP_TLS"] == "${STRATEGIA_SMTP_TLS:-none}"
+    for key in ("STRATEGIA_SMTP_USERNAME", "STRATEGIA_SMTP_PASSWORD", "STRATEGIA_MAIL_FROM"):
+        assert REFERENCE.match(env[key]), key
+
+
+@pytest.mark.parametrize("name", APP_SERVICES + INFRA_SERVICES)
+def test_no_hard_coded_secrets(services: dict[str, dict[str, Any]], name: str) -> None:
+    for key, value in environment(services[name]).items():
+        if not any(word in key.upper() for word in SECRET_WORDS):
+            continue
+        match = REFERENCE.match(value)
+        assert match, f"{name}.{key} must be a ${{...}} reference, not a literal"
+        if match["op"] in (":-", "-"):
+            assert match["arg"] == "", f"{name}.{key} has a non-empty default"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_each_service_has_its_own_database_and_role(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    url = environment(services[name])["STRATEGIA_DATABASE_URL"]
+    match = re.fullmatch(
+        r"postgresql://(?P<user>[^:@/]+):(?P<password>.+)@postgres:5432/(?P<db>\w+)", url
+    )
+    assert match, url
+    assert match["user"] == name
+    assert match["db"] == name
+    password_var = f"{name.upper()}_DB_PASSWORD"
+    assert REQUIRED_REFERENCE.fullmatch(match["password"]), match["password"]
+    assert match["password"].startswith(f"${{{password_var}:?")
+    # ... and the postgres container gets the same variable for its init script.
+    assert environment(services["postgres"])[password_var].startswith(f"${{{password_var}:?")
+
+
+def test_postgres_runs_the_init_script(services: dict[str, dict[str, Any]]) -> None:
+    postgres = services["postgres"]
+    assert REQUIRED_REFERENCE.fullmatch(environment(postgres)["POSTGRES_PASSWORD"])
+    mounts = [volume.split(":") for volume in postgres["volumes"]]
+    assert any(
+        Path(source) == Path("deploy/postgres/init-databases.sh")
+        and target.startswith("/docker-entrypoint-initdb.d/")
+        and target.endswith(".sh")
+        for source, target, *_ in mounts
+    ), mounts
+    assert any(target == "/var/lib/postgresql/data" for _, target, *_ in mounts)
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+
+
+def test_init_script_creates_a_role_and_database_per_service() -> None:
+    script = INIT_SCRIPT.read_text(encoding="utf-8")
+    assert script.startswith("#!/usr/bin/env bash\n")
+    # The postgres entrypoint executes *.sh files only if executable (else sources them).
+    assert os.access(INIT_SCRIPT, os.X_OK), "init-databases.sh must be executable"
+    services_line = re.search(r"^STRATEGIA_SERVICES=\((?P<names>[^)]*)\)$", script, re.MULTILINE)
+    assert services_line, "STRATEGIA_SERVICES=(...) not found"
+    assert sorted(services_line["names"].split()) == sorted(APP_SERVICES)
+    assert '"${service^^}_DB_PASSWORD"' in script
+    assert "CREATE ROLE %I LOGIN PASSWORD %L" in script
+    assert "CREATE DATABASE %I OWNER %I" in script
+    assert "ON_ERROR_STOP=1" in script
+
+
+def test_every_required_variable_is_listed_empty_in_env_example(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    required = {
+        name
+        for service in services.values()
+        for value in environment(service).values()
+        for name in REQUIRED_REFERENCE.findall(value)
+    }
+    assert {"POSTGRES_PASSWORD", "STRATEGIA_ADMIN_TOKEN"} <= required
+    example: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"not KEY=value: {line!r}"
+            example[key.strip()] = value.strip()
+    assert required <= set(example), required - set(example)
+    for key, value in example.items():
+        if any(word in key for word in SECRET_WORDS):
+            assert value == "", f".env.example must not hold a value for {key}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_dockerfile(name: str) -> None:
+    path = ROOT / "services" / name / "Dockerfile"
+    instructions = dockerfile_instructions(path)
+    keywords = [instruction for instruction, _ in instructions]
+    stages = [arguments for instruction, arguments in instructions if instruction == "FROM"]
+    assert len(stages) >= 2, "multi-stage build expected"
+    assert all(stage.split()[0] == "python:3.11-slim" for stage in stages), stages
+
+    runs = [arguments for instruction, arguments in instructions if instruction == "RUN"]
+    assert any(re.search(r"\bpip install\b.*\buv\b", run) for run in runs)
+    sync = [run for run in runs if run.startswith("uv sync")]
+    assert sync, "no uv sync"
+    for run in sync:
+        options = run.split()
+        assert "--no-dev" in options
+        assert "--locked" in options or "--frozen" in options
+        assert options[options.index("--package") + 1] == f"strategia-{name}"
+
+    copied = " ".join(arguments for instruction, arguments in instructions if instruction == "COPY")
+    for manifest in ("pyproject.toml", "uv.lock"):
+        assert manifest in copied.split()
+    # uv needs every workspace member's pyproject.toml to check the lock file.
+    for member in workspace_members():
+        assert f"{member}/pyproject.toml {member}/" in copied, member
+    assert f"services/{name}/ services/{name}/" in copied
+    assert "shared/ shared/" in copied
+
+    final_stage = instructions[len(keywords) - keywords[::-1].index("FROM") :]
+    users = [arguments for instruction, arguments in final_stage if instruction == "USER"]
+    assert users and users[-1] not in ("root", "0"), "must run as a non-root user"
+    assert ("EXPOSE", "8000") in final_stage
+    healthchecks = [
+        arguments for instruction, arguments in final_stage if instruction == "HEALTHCHECK"
+    ]
+    assert healthchecks and "/health/ready" in healthchecks[-1]
+    commands = [arguments for instruction, arguments in final_stage if instruction == "CMD"]
+    assert commands, "no CMD"
+    assert json.loads(commands[-1]) == ["python", "-m", name]
+    assert not any(instruction == "ENTRYPOINT" for instruction, _ in final_stage)
+
+
+def test_dockerfiles_differ_only_in_service_name() -> None:
+    manifest_copy = re.compile(r"COPY services/\w+/pyproject\.toml services/\w+/")
+
+    def template(name: str) -> str:
+        text = (ROOT / "services" / name / "Dockerfile").read_text(encoding="utf-8")
+        return "\n".join(
+            line if manifest_copy.fullmatch(line) else re.sub(rf"\b{name}\b", "<svc>", line)
+            for line in text.splitlines()
+        )
+
+    reference = template("intake")
+    for name in APP_SERVICES:
+        assert template(name) == reference, f"services/{name}/Dockerfile drifted from intake's"
+
+
+def test_dockerignore_keeps_secrets_and_venvs_out() -> None:
+    patterns = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    for pattern in (".env", ".git", "**/.venv"):
+        assert pattern in patterns, pattern

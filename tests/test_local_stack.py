@@ -1,0 +1,159 @@
+"""The local stack and the test infrastructure really work: real processes, nothing mocked.
+
+``test_make_up_and_down`` runs ``make up`` / ``make down`` in a private run dir on free ports,
+so it neither disturbs nor depends on a developer's own ``make up`` or the session's fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from devtools.proc import free_ports, pid_alive, port_open
+from devtools.pytest_plugin import DatabaseFactory
+from devtools.smtp_sink import SmtpSink
+from devtools.stack import COMPONENTS, SERVICES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make(target: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    make = shutil.which("make")
+    assert make is not None, "GNU make is required"
+    return subprocess.run(
+        [make, "--no-print-directory", "-C", str(ROOT), target],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(900)
+def test_make_up_and_down() -> None:
+    # Not tmp_path: it sits under a 0700 directory, and the PostgreSQL server does not run as
+    # root; 0711 lets it reach its data dir without relocation.
+    run_dir = Path(tempfile.mkdtemp(prefix="strategia-stack-test-"))
+    run_dir.chmod(0o711)
+    names = [
+        "KAFKA",
+        "KAFKA_CONTROLLER",
+        "PG",
+        "SMTP",
+        *(service.upper() for service in SERVICES),
+    ]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    env = {
+        **os.environ,
+        "STRATEGIA_RUN_DIR": str(run_dir),
+        **{f"STRATEGIA_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    # Make sure the test's own settings cannot leak into the stack's services.
+    env.pop("STRATEGIA_DATABASE_URL", None)
+    try:
+        up = _make("up", env, timeout=600)
+        assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
+
+        pids = {c: int((run_dir / f"{c}.pid").read_text()) for c in COMPONENTS}
+        assert all(pid_alive(pid) for pid in pids.values()), pids
+        for service in SERVICES:
+            port = ports[service.upper()]
+            response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
+            assert response.status_code == 200, (service, response.text)
+        tokens = (run_dir / "dev-tokens.env").read_text()
+        for name in ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN"):
+            assert f"{name}=" in tokens
+
+        # A second `up` leaves the running stack alone.
+        again = _make("up", env, timeout=300)
+        assert again.returncode == 0, f"second make up failed:\n{again.stdout}\n{again.stderr}"
+        assert {c: int((run_dir / f"{c}.pid").read_text()) for c in COMPONENTS} == pids
+
+        down = _make("down", env, timeout=300)
+        assert down.returncode == 0, f"make down failed:\n{down.stdout}\n{down.stderr}"
+        alive = {c: pid for c, pid in pids.items() if pid_alive(pid)}
+        assert not alive, f"still running after make down: {alive}"
+        listening = {name: port for name, port in ports.items() if port_open(port)}
+        assert not listening, f"ports still open after make down: {listening}"
+        assert not list(run_dir.glob("*.pid"))
+        assert (run_dir / "postgres" / "PG_VERSION").is_file(), "data must survive make down"
+    finally:
+        _make("clean", env, timeout=300)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# --- the session fixtures every integration test relies on -----------------------------------
+
+
+async def test_kafka_fixture_round_trip(kafka_bootstrap_servers: str) -> None:
+    topic = f"devtools-check-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"ping", key=b"k")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap_servers,
+        group_id=f"g-{topic}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=60)
+    finally:
+        await consumer.stop()
+    assert (record.key, record.value) == (b"k", b"ping")
+
+
+async def test_new_database_gives_isolated_owned_databases(new_database: DatabaseFactory) -> None:
+    first = new_database("intake")
+    second = await new_database.create("intake")
+    assert first != second
+    conn = await asyncpg.connect(first)
+    try:
+        user, db = await conn.fetchrow("SELECT current_user, current_database()")
+        assert user == db and db.startswith("intake_")
+        await conn.execute("CREATE TABLE t (x int)")  # owner may create in public
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(second)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('t')") is None
+    finally:
+        await conn.close()
+
+
+def test_smtp_sink_stores_messages_and_simulates_an_outage(smtp_sink: SmtpSink) -> None:
+    message = EmailMessage()
+    message["From"] = "strategia@localhost"
+    message["To"] = "mieszkaniec@example.org"
+    message["Subject"] = "Zgłoszenie przyjęte"
+    message.set_content("Dziękujemy za zgłoszenie.")
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=10) as client:
+        client.send_message(message)
+
+    smtp_sink.stop()
+    with pytest.raises(OSError):
+        smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=5)
+    smtp_sink.start()
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=10) as client:
+        client.send_message(message)
+
+    received = smtp_sink.wait_for_messages(2)
+    assert [m["Subject"] for m in received] == ["Zgłoszenie przyjęte"] * 2
+    assert received[0].get_content().strip() == "Dziękujemy za zgłoszenie."
