@@ -6,7 +6,6 @@ topic and consumer group, so tests do not see each other's messages.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
+from devtools.testing import Record, count, headers, read_topic, wait_for
 from shared.contracts.envelope import Envelope, EventPayload, new_envelope
 from shared.platform.database import DbConnection
 from shared.platform.messaging import DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_TOPIC, DLT_REASON
@@ -24,8 +24,6 @@ from shared.platform.runtime import ServiceRuntime
 from shared.platform.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
-
-DEADLINE_SECONDS = 60.0
 
 
 class ThingHappened(EventPayload):
@@ -62,36 +60,8 @@ class Pair:
     kafka: str
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + DEADLINE_SECONDS
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def read_topic(kafka: str, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read a topic from the beginning until `expected` records arrived."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + DEADLINE_SECONDS
-        while len(records) < expected:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{topic}: {len(records)} of {expected} records")
-            batch = await consumer.getmany(timeout_ms=500)
-            for partition_records in batch.values():
-                records.extend(partition_records)
-    finally:
-        await consumer.stop()
-    return records
+async def read_all(kafka: str, topic: str, expected: int) -> list[Record]:
+    return await read_topic(kafka, topic, until=count(expected))
 
 
 Handler = Callable[[DbConnection, Envelope[Any]], Awaitable[None]]
@@ -163,7 +133,7 @@ async def test_outbox_event_reaches_the_other_service_exactly_once(make_pair: An
     assert await effects(pair) == [(e.event_id, e.data.label) for e in sent]
     assert await pair.producer.pool.fetchval("SELECT count(*) FROM outbox") == 0
     # Kafka carried each event once, in order, keyed by the aggregate id.
-    records = await read_topic(pair.kafka, pair.topic, 5)
+    records = await read_all(pair.kafka, pair.topic, 5)
     assert [json.loads(r.value)["data"]["label"] for r in records] == [
         f"thing-{i}" for i in range(5)
     ]
@@ -196,7 +166,7 @@ async def test_relay_killed_between_publish_and_mark_publishes_again_once_effect
     finally:
         await restarted.stop()
 
-    on_topic = await read_topic(pair.kafka, pair.topic, 2)
+    on_topic = await read_all(pair.kafka, pair.topic, 2)
     assert [json.loads(r.value)["event_id"] for r in on_topic] == [str(envelope.event_id)] * 2
 
     async def consumed_both() -> bool:
@@ -261,14 +231,14 @@ async def test_malformed_message_is_dead_lettered_and_partition_moves_on(
     await wait_for(good_processed, "the good message after the bad ones")
     assert await effects(pair) == [(good.event_id, "after-bad")]
 
-    dead = await read_topic(pair.kafka, f"{pair.topic}.dlt", 2)
-    headers = [dict((k, v.decode()) for k, v in record.headers) for record in dead]
+    dead = await read_all(pair.kafka, f"{pair.topic}.dlt", 2)
+    dead_headers = [headers(record) for record in dead]
     assert dead[0].value == b"{not json"
-    assert headers[0][DLT_REASON].startswith("invalid envelope")
-    assert headers[0][DLT_ORIGINAL_TOPIC] == pair.topic
-    assert headers[0][DLT_ORIGINAL_OFFSET] == "0"
-    assert headers[1][DLT_REASON] == "unknown event type or version: test.ThingHappened v9"
-    assert headers[1][DLT_ORIGINAL_OFFSET] == "1"
+    assert dead_headers[0][DLT_REASON].startswith("invalid envelope")
+    assert dead_headers[0][DLT_ORIGINAL_TOPIC] == pair.topic
+    assert dead_headers[0][DLT_ORIGINAL_OFFSET] == "0"
+    assert dead_headers[1][DLT_REASON] == "unknown event type or version: test.ThingHappened v9"
+    assert dead_headers[1][DLT_ORIGINAL_OFFSET] == "1"
 
 
 async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> None:
@@ -285,9 +255,9 @@ async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> Non
     recovers = await stage(pair, "recovers")
     doomed = await stage(pair, "always-fails")
 
-    dead = await read_topic(pair.kafka, f"{pair.topic}.dlt", 1)
+    dead = await read_all(pair.kafka, f"{pair.topic}.dlt", 1)
     assert json.loads(dead[0].value)["event_id"] == str(doomed.event_id)
-    reason = dict((k, v.decode()) for k, v in dead[0].headers)[DLT_REASON]
+    reason = headers(dead[0])[DLT_REASON]
     assert reason.startswith("gave up after 3 attempts")
     assert calls == {"recovers": 3, "always-fails": 3}
     assert await effects(pair) == [(recovers.event_id, "recovers")]

@@ -1,6 +1,6 @@
 """HTTP API of intake: thin translation between requests and the service layer."""
-
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
+# which refer to values local to build_router (page_size_max).
 
 import uuid
 from datetime import date, datetime

@@ -1,0 +1,201 @@
+"""Unit tests of intake's domain rules (pure, no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from intake.domain.consultation import (
+    DEFAULT_THEMES,
+    Consultation,
+    Phase,
+    change_window,
+    validate_window,
+)
+from intake.domain.errors import InvalidRequest, OutsideWindow, WindowConflict
+from intake.domain.submission import (
+    BODY_MAX,
+    SubmissionDraft,
+    canonical_form,
+    check_content,
+    check_window,
+    digest_of,
+    receipt_number,
+)
+from shared.contracts.intake import (
+    Channel,
+    ConsentData,
+    ConsultationKind,
+    Language,
+    SubmitterData,
+    SubmitterKind,
+)
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+OPENS = datetime(2025, 8, 11, 0, 0, tzinfo=WARSAW)
+CLOSES = datetime(2025, 9, 20, 0, 0, tzinfo=WARSAW)  # end of 19 September, local time
+
+
+def consultation(**changes: object) -> Consultation:
+    fields: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "number": 3,
+        "title": "Strategia Rozwoju 2040+",
+        "description": "Konsultacje projektu strategii",
+        "kind": ConsultationKind.STRATEGY,
+        "opens_at": OPENS,
+        "closes_at": CLOSES,
+        "themes": DEFAULT_THEMES,
+    }
+    fields.update(changes)
+    return Consultation(**fields)  # type: ignore[arg-type]
+
+
+def draft(**changes: object) -> SubmissionDraft:
+    fields: dict[str, object] = {
+        "consultation_id": uuid.uuid4(),
+        "submitter": SubmitterData(kind=SubmitterKind.RESIDENT, locality="Gassy"),
+        "theme": "social",
+        "title": "  Żłobek w Gassach ",
+        "body": "Potrzebny jest żłobek.",
+        "consent": ConsentData(processing=True),
+        "channel": Channel.WEB,
+        "language": Language.PL,
+        "received_on": None,
+    }
+    fields.update(changes)
+    return SubmissionDraft(**fields)  # type: ignore[arg-type]
+
+
+class TestWindow:
+    def test_strategy_needs_35_days(self) -> None:
+        with pytest.raises(InvalidRequest) as error:
+            validate_window(ConsultationKind.STRATEGY, OPENS, OPENS + timedelta(days=34))
+        assert error.value.problems[0].field == "closes_at"
+        assert "at least 35 days" in error.value.message
+        validate_window(ConsultationKind.STRATEGY, OPENS, OPENS + timedelta(days=35))
+
+    def test_general_consultation_may_be_short_but_not_inverted(self) -> None:
+        validate_window(ConsultationKind.GENERAL, OPENS, OPENS + timedelta(days=1))
+        with pytest.raises(InvalidRequest):
+            validate_window(ConsultationKind.GENERAL, OPENS, OPENS)
+
+    def test_phases(self) -> None:
+        c = consultation()
+        assert c.phase(OPENS - timedelta(seconds=1)) is Phase.UPCOMING
+        assert c.phase(OPENS) is Phase.OPEN
+        assert c.phase(CLOSES) is Phase.CLOSED
+
+    def test_open_window_may_be_extended(self) -> None:
+        c = consultation()
+        later = CLOSES + timedelta(days=7)
+        changed = change_window(c, opens_at=None, closes_at=later, now=OPENS + timedelta(days=1))
+        assert changed.closes_at == later
+
+    def test_open_window_may_not_be_shortened_or_moved(self) -> None:
+        c = consultation()
+        now = OPENS + timedelta(days=1)
+        with pytest.raises(WindowConflict, match="not shortened"):
+            change_window(c, opens_at=None, closes_at=CLOSES - timedelta(days=1), now=now)
+        with pytest.raises(WindowConflict, match="opens_at"):
+            change_window(c, opens_at=OPENS + timedelta(hours=1), closes_at=None, now=now)
+
+    def test_closed_window_is_final(self) -> None:
+        with pytest.raises(WindowConflict, match="closed"):
+            change_window(
+                consultation(), opens_at=None, closes_at=CLOSES + timedelta(days=1), now=CLOSES
+            )
+
+    def test_upcoming_window_may_move_but_keeps_35_days(self) -> None:
+        c = consultation()
+        now = OPENS - timedelta(days=5)
+        moved = change_window(c, opens_at=OPENS + timedelta(days=2), closes_at=None, now=now)
+        assert moved.opens_at == OPENS + timedelta(days=2)
+        with pytest.raises(InvalidRequest, match="35 days"):
+            change_window(c, opens_at=None, closes_at=OPENS + timedelta(days=10), now=now)
+
+
+class TestContent:
+    def test_trims_and_accepts(self) -> None:
+        checked = check_content(draft(), consultation())
+        assert checked.title == "Żłobek w Gassach"
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"consent": ConsentData(processing=False)}, "consent.processing"),
+            ({"title": "   "}, "title"),
+            ({"body": ""}, "body"),
+            ({"body": "x" * (BODY_MAX + 1)}, "body"),
+            ({"title": "x" * 301}, "title"),
+            ({"theme": "tourism"}, "theme"),
+            ({"channel": Channel.PAPER}, "received_on"),
+            ({"received_on": date(2025, 9, 1)}, "received_on"),
+        ],
+    )
+    def test_names_the_offending_field(self, changes: dict[str, object], field: str) -> None:
+        with pytest.raises(InvalidRequest) as error:
+            check_content(draft(**changes), consultation())
+        assert [problem.field for problem in error.value.problems] == [field]
+
+    def test_body_at_the_limit_is_fine(self) -> None:
+        check_content(draft(body="x" * BODY_MAX), consultation())
+
+    def test_theme_is_optional(self) -> None:
+        check_content(draft(theme=None), consultation())
+
+
+class TestSubmissionWindow:
+    def test_open_window_accepts(self) -> None:
+        check_window(draft(), consultation(), OPENS + timedelta(days=1), WARSAW)
+
+    def test_before_opening_says_when_it_opens(self) -> None:
+        with pytest.raises(OutsideWindow, match="opens at 2025-08-11T00:00"):
+            check_window(draft(), consultation(), OPENS - timedelta(minutes=1), WARSAW)
+
+    def test_after_closing_says_it_closed(self) -> None:
+        with pytest.raises(OutsideWindow, match="closed at 2025-09-20T00:00"):
+            check_window(draft(), consultation(), CLOSES, WARSAW)
+
+    def test_paper_received_on_time_counts_when_typed_in_late(self) -> None:
+        paper = draft(channel=Channel.PAPER, received_on=date(2025, 9, 19))
+        check_window(paper, consultation(), CLOSES + timedelta(days=3), WARSAW)
+
+    def test_paper_received_after_the_last_day_is_late(self) -> None:
+        paper = draft(channel=Channel.PAPER, received_on=date(2025, 9, 20))
+        with pytest.raises(OutsideWindow, match="closed"):
+            check_window(paper, consultation(), CLOSES + timedelta(days=3), WARSAW)
+
+    def test_paper_from_the_future_is_invalid(self) -> None:
+        paper = draft(channel=Channel.PAPER, received_on=date(2025, 9, 2))
+        with pytest.raises(InvalidRequest, match="future"):
+            check_window(paper, consultation(), datetime(2025, 9, 1, 12, tzinfo=UTC), WARSAW)
+
+
+class TestReceipt:
+    def test_number_is_short_and_ordered(self) -> None:
+        assert receipt_number(3, 42) == "K3-00042"
+        assert receipt_number(12, 123456) == "K12-123456"
+
+    def test_digest_is_sha256_of_canonical_json(self) -> None:
+        d = draft(title="Żłobek", consultation_id=uuid.UUID(int=1))
+        received = datetime(2025, 8, 12, 10, 0, tzinfo=UTC)
+        form = canonical_form(d, received)
+        assert form == {
+            "consultation_id": "00000000-0000-0000-0000-000000000001",
+            "submitter": {"kind": "resident", "locality": "Gassy"},
+            "theme": "social",
+            "title": "Żłobek",
+            "body": "Potrzebny jest żłobek.",
+            "channel": "web",
+            "received_at": "2025-08-12T10:00:00Z",
+        }
+        import hashlib
+        import json
+
+        canonical = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert digest_of(form) == hashlib.sha256(canonical.encode()).hexdigest()
+        assert digest_of(canonical_form(d, received)) == digest_of(form)
+        assert digest_of(canonical_form(draft(body="inna treść"), received)) != digest_of(form)

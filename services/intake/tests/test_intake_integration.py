@@ -1,0 +1,416 @@
+"""Intake on the real broker and server: HTTP API, outbox events, Kafka commands, scheduler."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from devtools.testing import Record, body, headers, read_topic, wait_for
+from intake.bootstrap import Intake, build
+from intake.config import IntakeSettings
+from intake.domain.submission import BODY_MAX
+from shared.contracts.envelope import new_envelope
+from shared.contracts.intake import (
+    ConsentData,
+    SubmitSubmission,
+    SubmitterData,
+    SubmitterKind,
+)
+from shared.contracts.topics import Topic
+from shared.platform.messaging import DLT_REASON
+
+pytestmark = pytest.mark.integration
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+CLERK = {"Authorization": "Bearer clerk-secret"}
+
+
+class Service:
+    def __init__(self, intake: Intake, client: httpx.AsyncClient, kafka: str, topic: str):
+        self.intake = intake
+        self.client = client
+        self.kafka = kafka
+        self.command_topic = topic
+
+    async def count(self, table: str) -> int:
+        value = await self.intake.runtime.pool.fetchval(f"SELECT count(*) FROM {table}")
+        return int(value)
+
+    async def consultation(self, **changes: Any) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        payload = {
+            "title": "Strategia Rozwoju Gminy 2040+",
+            "description": "Konsultacje projektu strategii rozwoju.",
+            "kind": "strategy",
+            "opens_at": (now - timedelta(days=1)).isoformat(),
+            "closes_at": (now + timedelta(days=40)).isoformat(),
+        }
+        payload.update(changes)
+        response = await self.client.post("/v1/consultations", json=payload, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+
+Factory = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def start_intake(kafka_bootstrap_servers: str, new_database: Any) -> AsyncIterator[Factory]:
+    running: list[Intake] = []
+
+    async def start(dsn: str | None = None, command_topic: str | None = None) -> Service:
+        settings = IntakeSettings(
+            database_url=dsn or await new_database.create("intake"),
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            admin_token="admin-secret",
+            clerk_token="clerk-secret",
+            coordinator_token="coordinator-secret",
+            log_json=False,
+            outbox_poll_interval_seconds=0.5,
+            scheduler_interval_seconds=0.5,
+            kafka_topic_partitions=1,
+        )
+        topic = command_topic or f"test.intake-commands-{uuid.uuid4().hex[:8]}.v1"
+        intake = build(
+            settings, consumer_name=f"intake-{uuid.uuid4().hex[:8]}", command_topic=topic
+        )
+        await intake.runtime.start()
+        running.append(intake)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=intake.app), base_url="http://intake"
+        )
+        return Service(intake, client, kafka_bootstrap_servers, topic)
+
+    yield start
+    for intake in reversed(running):
+        if intake.runtime.started:
+            await intake.runtime.stop()
+
+
+def for_consultation(consultation_id: str) -> Callable[[Record], bool]:
+    return lambda record: body(record)["data"].get("consultation_id") == consultation_id
+
+
+def submission(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "submitter": {"kind": "resident", "email": "jan.kowalski@example.com", "locality": "Gassy"},
+        "theme": "social",
+        "title": "Żłobek w Gassach",
+        "body": "W Gassach brakuje żłobka; proszę o ujęcie go w strategii.",
+        "consent": {"processing": True, "contact": False},
+    }
+    payload.update(changes)
+    return payload
+
+
+async def test_consultation_admin_api(start_intake: Factory) -> None:
+    service = await start_intake()
+    created = await service.consultation()
+    assert created["themes"] == ["social", "environmental", "economic", "spatial"]
+    assert created["phase"] == "open"
+
+    short = await service.client.post(
+        "/v1/consultations",
+        json={
+            **{k: created[k] for k in ("title", "description", "kind", "opens_at")},
+            "closes_at": created["opens_at"][:10] + "T23:00:00Z",
+        },
+        headers=ADMIN,
+    )
+    assert short.status_code == 422
+    assert "at least 35 days" in short.json()["message"]
+    assert short.json()["errors"][0]["field"] == "closes_at"
+
+    anonymous = await service.client.post("/v1/consultations", json={})
+    assert anonymous.status_code == 401
+    as_clerk = await service.client.post("/v1/consultations", json={}, headers=CLERK)
+    assert as_clerk.status_code == 403
+
+    listed = await service.client.get("/v1/consultations")
+    assert [c["id"] for c in listed.json()] == [created["id"]]
+    one = await service.client.get(f"/v1/consultations/{created['id']}")
+    assert one.json() == created
+    missing = await service.client.get(f"/v1/consultations/{uuid.uuid4()}")
+    assert missing.status_code == 404
+
+    later = (datetime.fromisoformat(created["closes_at"]) + timedelta(days=5)).isoformat()
+    extended = await service.client.patch(
+        f"/v1/consultations/{created['id']}", json={"closes_at": later}, headers=ADMIN
+    )
+    assert extended.status_code == 200, extended.text
+    assert datetime.fromisoformat(extended.json()["closes_at"]) == datetime.fromisoformat(later)
+    shortened = await service.client.patch(
+        f"/v1/consultations/{created['id']}",
+        json={"closes_at": created["closes_at"]},
+        headers=ADMIN,
+    )
+    assert shortened.status_code == 409
+    assert "not shortened" in shortened.json()["message"]
+
+    events = await read_topic(
+        service.kafka,
+        Topic.INTAKE_CONSULTATIONS,
+        keep=for_consultation(created["id"]),
+        until=lambda got: (
+            {body(r)["event_type"] for r in got}
+            >= {
+                "intake.ConsultationAnnounced",
+                "intake.ConsultationOpened",
+                "intake.ConsultationWindowExtended",
+            }
+        ),
+    )
+    announced = next(body(r) for r in events if body(r)["event_type"].endswith("Announced"))
+    assert announced["data"]["kind"] == "strategy"
+    assert all(r.key == created["id"].encode() for r in events)
+
+
+async def test_web_submission_receipt_event_and_idempotent_replay(start_intake: Factory) -> None:
+    service = await start_intake()
+    consultation = await service.consultation()
+    url = f"/v1/consultations/{consultation['id']}/submissions"
+
+    first = await service.client.post(url, json=submission(), headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert accepted["receipt"]["number"] == f"K{consultation['number']}-00001"
+    assert len(accepted["receipt"]["digest"]) == 64
+
+    replay = await service.client.post(url, json=submission(), headers={"Idempotency-Key": "k-1"})
+    assert replay.status_code == 202
+    assert replay.json() == accepted
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    reused = await service.client.post(
+        url, json=submission(title="Inny tytuł"), headers={"Idempotency-Key": "k-1"}
+    )
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+
+    second = await service.client.post(
+        url, json=submission(submitter={"kind": "company", "organisation": "Firma"})
+    )
+    assert second.json()["receipt"]["number"] == f"K{consultation['number']}-00002"
+    assert await service.count("submissions") == 2
+
+    events = await read_topic(
+        service.kafka,
+        Topic.INTAKE_SUBMISSIONS,
+        keep=for_consultation(consultation["id"]),
+        until=lambda got: len(got) >= 2,
+    )
+    assert len(events) == 2
+    received = body(events[0])
+    assert received["event_type"] == "intake.SubmissionReceived"
+    data = received["data"]
+    assert data["submission_id"] == accepted["id"]
+    assert data["receipt_number"] == accepted["receipt"]["number"]
+    assert data["digest"] == accepted["receipt"]["digest"]
+    assert data["submitter_email"] == "jan.kowalski@example.com"
+    assert (data["theme"], data["locality"], data["channel"]) == ("social", "Gassy", "web")
+    assert events[0].key == accepted["id"].encode()
+    assert body(events[1])["data"].get("submitter_email") is None
+
+    stored = await service.client.get(f"/v1/submissions/{accepted['id']}", headers=ADMIN)
+    assert stored.status_code == 200
+    assert stored.json()["receipt"]["digest"] == accepted["receipt"]["digest"]
+    assert (await service.client.get(f"/v1/submissions/{accepted['id']}")).status_code == 401
+
+    page = await service.client.get(
+        f"/v1/consultations/{consultation['id']}/submissions",
+        params={"kind": "company", "limit": 10},
+        headers=ADMIN,
+    )
+    assert page.json()["total"] == 1
+    assert page.json()["items"][0]["submitter"]["organisation"] == "Firma"
+    by_channel = await service.client.get(
+        f"/v1/consultations/{consultation['id']}/submissions",
+        params={"channel": "paper"},
+        headers=ADMIN,
+    )
+    assert by_channel.json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (submission(consent={"processing": False, "contact": False}), "consent.processing"),
+        ({k: v for k, v in submission().items() if k != "consent"}, "consent"),
+        (submission(theme="tourism"), "theme"),
+        (submission(submitter={"kind": "alien"}), "submitter.kind"),
+        (submission(title="   "), "title"),
+        (submission(body=""), "body"),
+        (submission(body="x" * (BODY_MAX + 1)), "body"),
+        (submission(submitter={"kind": "resident", "email": "not-an-email"}), "submitter.email"),
+    ],
+)
+async def test_invalid_submissions_are_422_and_write_nothing(
+    start_intake: Factory, payload: dict[str, Any], field: str
+) -> None:
+    service = await start_intake()
+    consultation = await service.consultation()
+    response = await service.client.post(
+        f"/v1/consultations/{consultation['id']}/submissions",
+        json=payload,
+        headers={"Idempotency-Key": "bad-1"},
+    )
+    assert response.status_code == 422, response.text
+    assert field in [error["field"] for error in response.json()["errors"]]
+    assert await service.count("submissions") == 0
+    assert await service.count("idempotency_keys") == 0
+    assert await service.count("outbox WHERE topic = 'intake.submissions.v1'") == 0
+
+
+async def test_outside_the_window_is_409_with_when(start_intake: Factory) -> None:
+    service = await start_intake()
+    now = datetime.now(UTC)
+    upcoming = await service.consultation(
+        kind="general",
+        opens_at=(now + timedelta(days=2)).isoformat(),
+        closes_at=(now + timedelta(days=9)).isoformat(),
+    )
+    closed = await service.consultation(
+        kind="general",
+        opens_at=(now - timedelta(days=9)).isoformat(),
+        closes_at=(now - timedelta(days=2)).isoformat(),
+    )
+    early = await service.client.post(
+        f"/v1/consultations/{upcoming['id']}/submissions", json=submission()
+    )
+    assert early.status_code == 409
+    assert "opens at" in early.json()["message"]
+    late = await service.client.post(
+        f"/v1/consultations/{closed['id']}/submissions", json=submission()
+    )
+    assert late.status_code == 409
+    assert "closed at" in late.json()["message"]
+    assert await service.count("submissions") == 0
+
+
+async def test_clerk_enters_late_typed_paper_form_received_on_time(start_intake: Factory) -> None:
+    service = await start_intake()
+    now = datetime.now(UTC)
+    closed = await service.consultation(
+        kind="general",
+        opens_at=(now - timedelta(days=20)).isoformat(),
+        closes_at=(now - timedelta(days=3)).isoformat(),
+    )
+    url = f"/v1/consultations/{closed['id']}/submissions"
+    received_on = (now - timedelta(days=5)).date().isoformat()
+    paper = submission(channel="paper", received_on=received_on)
+
+    as_public = await service.client.post(url, json=paper)
+    assert as_public.status_code == 403
+    assert as_public.json()["errors"][0]["field"] == "channel"
+
+    accepted = await service.client.post(url, json=paper, headers=CLERK)
+    assert accepted.status_code == 202, accepted.text
+    stored = await service.client.get(f"/v1/submissions/{accepted.json()['id']}", headers=ADMIN)
+    assert stored.json()["channel"] == "paper"
+    assert stored.json()["received_on"] == received_on
+    assert stored.json()["entered_by"] == "clerk"
+
+    too_late = submission(channel="paper", received_on=(now - timedelta(days=1)).date().isoformat())
+    rejected = await service.client.post(url, json=too_late, headers=CLERK)
+    assert rejected.status_code == 409
+
+    phone = await service.client.post(url, json=submission(channel="phone"), headers=CLERK)
+    assert phone.status_code == 409  # a phone call counts when it is typed in
+
+
+async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) -> None:
+    service = await start_intake()
+    consultation = await service.consultation()
+    good = new_envelope(
+        SubmitSubmission(
+            consultation_id=uuid.UUID(consultation["id"]),
+            submitter=SubmitterData(kind=SubmitterKind.ASSOCIATION, organisation="Stowarzyszenie"),
+            theme="environmental",
+            title="Ścieżka rowerowa",
+            body="Proponujemy ścieżkę wzdłuż Jeziorki.",
+            consent=ConsentData(processing=True),
+        ),
+        producer="epuap-gateway",
+    )
+    bad = new_envelope(
+        SubmitSubmission(
+            consultation_id=uuid.UUID(consultation["id"]),
+            submitter=SubmitterData(kind=SubmitterKind.RESIDENT),
+            theme="tourism",
+            title="Nieznany temat",
+            body="Treść",
+            consent=ConsentData(processing=True),
+        ),
+        producer="epuap-gateway",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    await producer.start()
+    try:
+        for envelope in (bad, good, good):  # the good one is delivered twice
+            await producer.send_and_wait(
+                service.command_topic, envelope.to_bytes(), key=consultation["id"].encode()
+            )
+    finally:
+        await producer.stop()
+
+    async def stored() -> bool:
+        return await service.count("submissions") == 1
+
+    await wait_for(stored, "the command's submission")
+    dead = await read_topic(
+        service.kafka, f"{service.command_topic}.dlt", until=lambda got: len(got) >= 1
+    )
+    assert json.loads(dead[0].value)["event_id"] == str(bad.event_id)
+    assert "theme: unknown theme" in headers(dead[0])[DLT_REASON]
+
+    events = await read_topic(
+        service.kafka,
+        Topic.INTAKE_SUBMISSIONS,
+        keep=for_consultation(consultation["id"]),
+        until=lambda got: len(got) >= 1,
+    )
+    event = body(events[0])
+    assert event["data"]["title"] == "Ścieżka rowerowa"
+    assert event["data"]["channel"] == "kafka"
+    assert event["correlation_id"] == good.correlation_id
+    assert event["causation_id"] == str(good.event_id)
+    assert await service.count("submissions") == 1
+
+
+async def test_opening_and_closing_are_published_also_after_a_restart(
+    start_intake: Factory, new_database: Any
+) -> None:
+    dsn = await new_database.create("intake")
+    service = await start_intake(dsn)
+    now = datetime.now(UTC)
+    created = await service.consultation(
+        kind="general",
+        opens_at=(now + timedelta(seconds=2)).isoformat(),
+        closes_at=(now + timedelta(seconds=3)).isoformat(),
+    )
+    await service.intake.runtime.stop()  # down while the window opens and closes
+
+    async def window_passed() -> bool:
+        return datetime.now(UTC) > now + timedelta(seconds=3)
+
+    await wait_for(window_passed, "the window to pass")
+    await start_intake(dsn)
+    events = await read_topic(
+        service.kafka,
+        Topic.INTAKE_CONSULTATIONS,
+        keep=for_consultation(created["id"]),
+        until=lambda got: len({body(r)["event_id"] for r in got}) >= 3,
+    )
+    # delivery is at-least-once: a copy published before the stop may come again
+    unique = {body(r)["event_id"]: body(r)["event_type"] for r in events}
+    assert list(unique.values()) == [
+        "intake.ConsultationAnnounced",
+        "intake.ConsultationOpened",
+        "intake.ConsultationClosed",
+    ]

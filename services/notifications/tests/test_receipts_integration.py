@@ -1,0 +1,577 @@
+"""The "Receipts" issue end to end, against a real Kafka broker, PostgreSQL and SMTP server.
+
+Isolation: every test gets a fresh database, its own SMTP sink and its own consumer group
+(which also names the inbox). The topic `intake.submissions.v1` is shared by the whole
+session, and a new consumer group reads it from the beginning, so assertions filter on the
+test's own recipients, event ids and delivery ids.
+
+Ordering: all events of one test are published with one Kafka key, so they share a
+partition and are consumed in order, and the dispatcher sends in the order deliveries were
+queued. A "sentinel" event published last is therefore a barrier: once its email has
+arrived, every earlier event has had all its effects, so counting emails then proves that
+a duplicate was not sent (no sleeping, no timing thresholds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from devtools.pytest_plugin import DatabaseFactory, SmtpSink
+from notifications.bootstrap import build_runtime, http_app
+from notifications.config import NotificationsSettings
+from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
+from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
+from shared.contracts.topics import Topic
+from shared.platform.outbox import envelope_headers
+from shared.platform.runtime import ServiceRuntime
+
+pytestmark = pytest.mark.integration
+
+ADMIN_TOKEN = f"admin-{uuid.uuid4().hex}"
+CLERK_TOKEN = f"clerk-{uuid.uuid4().hex}"
+# Generous: eventual outcomes, never a performance claim.
+DEADLINE_SECONDS = 90.0
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = DEADLINE_SECONDS
+) -> T:
+    """Poll `probe` until it returns something truthy; fail saying what never happened."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: T | None = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def unique_recipient() -> str:
+    return f"mieszkaniec.{uuid.uuid4().hex[:12]}@example.org"
+
+
+def submission_event(
+    recipient: str | None, *, language: Language = Language.PL
+) -> Envelope[SubmissionReceived]:
+    suffix = uuid.uuid4().hex[:8].upper()
+    payload = SubmissionReceived(
+        submission_id=uuid.uuid4(),
+        consultation_id=uuid.uuid4(),
+        consultation_title="Strategia rozwoju Gminy Konstancin-Jeziorna 2026–2035",
+        theme="mobilność",
+        submitter_kind=SubmitterKind.RESIDENT,
+        locality="Słomczyn",
+        title=f"Uwagi {suffix}",
+        body="Proponuję ścieżkę rowerową wzdłuż Wisły.",
+        channel=Channel.WEB,
+        received_at=datetime.now(UTC),
+        receipt_number=f"KJ/2026/{suffix}",
+        digest=uuid.uuid4().hex + uuid.uuid4().hex,
+        language=language,
+        submitter_email=recipient,
+    )
+    return new_envelope(payload, producer="intake")
+
+
+class Mailbox:
+    """Reads the SMTP sink (a thread of its own) without blocking the event loop."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def to(self, recipient: str) -> list[EmailMessage]:
+        messages = await asyncio.to_thread(self.sink.messages)
+        return [message for message in messages if message["To"] == recipient]
+
+    async def wait_for(self, recipient: str, count: int = 1) -> list[EmailMessage]:
+        async def probe() -> list[EmailMessage] | None:
+            found = await self.to(recipient)
+            return found if len(found) >= count else None
+
+        return await eventually(probe, f"{count} email(s) to {recipient}")
+
+
+def receipt_numbers(messages: list[EmailMessage]) -> list[str]:
+    return [str(message["Subject"]).split(" nr ", 1)[1].split(" – ", 1)[0] for message in messages]
+
+
+def text_part(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    content: str = body.get_content()
+    return " ".join(content.split())
+
+
+class Harness:
+    """One notifications service under test, restartable on the same database and group."""
+
+    def __init__(
+        self,
+        settings: NotificationsSettings,
+        producer: AIOKafkaProducer,
+        sink: SmtpSink,
+    ) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.mailbox = Mailbox(sink)
+        self.sink = sink
+        self.consumer_name = f"notifications-test-{uuid.uuid4().hex[:12]}"
+        # One key for every event of the test: one partition, consumed in publishing order.
+        self.key = uuid.uuid4().hex.encode()
+        self.runtime: ServiceRuntime | None = None
+
+    async def start(self) -> ServiceRuntime:
+        assert self.runtime is None, "already running"
+        runtime = build_runtime(self.settings, consumer_name=self.consumer_name)
+        await runtime.start()
+        self.runtime = runtime
+        return runtime
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            runtime, self.runtime = self.runtime, None
+            await runtime.stop()
+
+    async def publish(self, envelope: Envelope[Any]) -> None:
+        await self.producer.send_and_wait(
+            Topic.INTAKE_SUBMISSIONS,
+            value=envelope.to_bytes(),
+            key=self.key,
+            headers=[(name, value.encode()) for name, value in envelope_headers(envelope).items()],
+        )
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.settings.database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    async def delivery_of(self, event_id: uuid.UUID) -> asyncpg.Record | None:
+        try:
+            rows = await self.fetch(
+                "SELECT * FROM deliveries WHERE source_event_id = $1", event_id
+            )
+        except asyncpg.UndefinedTableError:
+            return None  # a service process is still applying its migrations
+        return rows[0] if rows else None
+
+    async def wait_for_delivery(
+        self, event_id: uuid.UUID, what: str, condition: Callable[[asyncpg.Record], bool]
+    ) -> asyncpg.Record:
+        async def probe() -> asyncpg.Record | None:
+            row = await self.delivery_of(event_id)
+            return row if row is not None and condition(row) else None
+
+        return await eventually(probe, what)
+
+    async def pass_barrier(self) -> None:
+        """Publish a sentinel and wait for its email: everything before it is done."""
+        sentinel_recipient = unique_recipient()
+        await self.publish(submission_event(sentinel_recipient))
+        await self.mailbox.wait_for(sentinel_recipient)
+
+
+@pytest.fixture(scope="module")
+async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+    # Create the topic up front: a consumer subscribing to a missing topic would only see
+    # it after its next metadata refresh (minutes).
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [NewTopic(str(Topic.INTAKE_SUBMISSIONS), num_partitions=1, replication_factor=1)]
+            )
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+def service_settings(
+    database_url: str, kafka_bootstrap_servers: str, sink: SmtpSink, **overrides: Any
+) -> NotificationsSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": kafka_bootstrap_servers,
+        "smtp_host": sink.host,
+        "smtp_port": sink.port,
+        "smtp_tls": "none",
+        "smtp_timeout_seconds": 10.0,
+        "mail_from": "Strategia Test <strategia@example.org>",
+        "admin_token": ADMIN_TOKEN,
+        "clerk_token": CLERK_TOKEN,
+        "coordinator_token": None,
+        "gmina_profile": "konstancin-jeziorna",
+        "delivery_max_attempts": 8,
+        "delivery_backoff_seconds": 0.2,
+        "delivery_max_backoff_seconds": 1.0,
+        "dispatcher_poll_seconds": 0.5,
+        "outbox_poll_interval_seconds": 0.5,
+        "consumer_retry_backoff_seconds": 0.1,
+        "log_json": False,
+    }
+    values.update(overrides)
+    return NotificationsSettings(**values)
+
+
+@pytest.fixture
+async def make_harness(
+    new_database: DatabaseFactory,
+    kafka_bootstrap_servers: str,
+    kafka_producer: AIOKafkaProducer,
+    smtp_sink: SmtpSink,
+) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    harnesses: list[Harness] = []
+
+    async def make(**overrides: Any) -> Harness:
+        database_url = await new_database.create("notifications")
+        settings = service_settings(database_url, kafka_bootstrap_servers, smtp_sink, **overrides)
+        harness = Harness(settings, kafka_producer, smtp_sink)
+        harnesses.append(harness)
+        return harness
+
+    try:
+        yield make
+    finally:
+        for harness in harnesses:
+            await harness.stop()
+
+
+# --- receipts --------------------------------------------------------------------------------
+
+
+async def test_one_receipt_per_event_and_none_without_an_address(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    harness = await make_harness()
+    await harness.start()
+    recipient = unique_recipient()
+    with_email = submission_event(recipient)
+    without_email = submission_event(None)
+    english_recipient = unique_recipient()
+    in_english = submission_event(english_recipient, language=Language.EN)
+
+    await harness.publish(with_email)
+    await harness.publish(without_email)
+    await harness.publish(with_email)  # the same event again: a redelivery
+    await harness.publish(in_english)
+    await harness.pass_barrier()
+
+    [message] = await harness.mailbox.to(recipient)
+    payload = with_email.data
+    assert message["Subject"] == (
+        f"Potwierdzenie złożenia uwag nr {payload.receipt_number} – {payload.consultation_title}"
+    )
+    assert message.get_content_type() == "multipart/alternative"
+    text = text_part(message)
+    assert payload.receipt_number in text
+    assert payload.digest in text
+    assert "Burmistrz Gminy Konstancin-Jeziorna" in text
+    html = message.get_body(("html",))
+    assert isinstance(html, EmailMessage) and payload.digest in html.get_content()
+
+    delivery = await harness.delivery_of(with_email.event_id)
+    assert delivery is not None
+    assert delivery["status"] == "sent"
+    assert delivery["attempts"] == 1
+    assert delivery["message_id"] == message["Message-ID"]
+    assert delivery["message_id"] == f"<{delivery['id']}@strategia.1418023>"
+    assert delivery["correlation_id"] == with_email.correlation_id
+
+    assert await harness.delivery_of(without_email.event_id) is None
+
+    [english] = await harness.mailbox.to(english_recipient)
+    assert str(english["Subject"]).startswith("Confirmation of your submission no. ")
+    assert in_english.data.digest in text_part(english)
+
+
+async def test_restart_mid_stream_sends_every_receipt_exactly_once(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    harness = await make_harness()
+    await harness.start()
+    recipient = unique_recipient()
+    events = [submission_event(recipient) for _ in range(12)]
+    for event in events:
+        await harness.publish(event)
+
+    await harness.mailbox.wait_for(recipient, 4)
+    await harness.stop()  # somewhere in the middle of the stream
+    await harness.start()
+    await harness.mailbox.wait_for(recipient, len(events))
+    await harness.pass_barrier()
+
+    messages = await harness.mailbox.to(recipient)
+    assert sorted(receipt_numbers(messages)) == sorted(e.data.receipt_number for e in events)
+    message_ids = [message["Message-ID"] for message in messages]
+    assert len(set(message_ids)) == len(events)
+    rows = await harness.fetch(
+        "SELECT status, count(*) AS n FROM deliveries WHERE recipient = $1 GROUP BY status",
+        recipient,
+    )
+    assert {row["status"]: row["n"] for row in rows} == {"sent": len(events)}
+
+
+async def test_smtp_outage_is_retried_with_backoff_until_the_relay_is_back(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    harness = await make_harness(delivery_max_attempts=1000)
+    harness.sink.stop()
+    await harness.start()
+    recipient = unique_recipient()
+    event = submission_event(recipient)
+    await harness.publish(event)
+
+    retrying = await harness.wait_for_delivery(
+        event.event_id,
+        "two failed attempts",
+        lambda row: row["attempts"] >= 2 and row["status"] == "pending",
+    )
+    assert retrying["last_error"]
+    assert retrying["next_attempt_at"] > retrying["created_at"]
+
+    harness.sink.start()
+    [message] = await harness.mailbox.wait_for(recipient)
+    sent = await harness.wait_for_delivery(
+        event.event_id, "the delivery marked sent", lambda row: row["status"] == "sent"
+    )
+    assert sent["attempts"] >= 3
+    assert sent["message_id"] == message["Message-ID"]
+
+
+async def test_delivery_fails_for_good_and_publishes_delivery_failed(
+    make_harness: Callable[..., Awaitable[Harness]], kafka_bootstrap_servers: str
+) -> None:
+    harness = await make_harness(delivery_max_attempts=3, delivery_backoff_seconds=0.1)
+    harness.sink.stop()
+    await harness.start()
+    recipient = unique_recipient()
+    event = submission_event(recipient)
+    await harness.publish(event)
+
+    failed = await harness.wait_for_delivery(
+        event.event_id, "the delivery failed", lambda row: row["status"] == "failed"
+    )
+    assert failed["attempts"] == 3
+    assert failed["failed_at"] is not None
+    assert failed["sent_at"] is None
+
+    async def outbox_drained() -> bool:
+        rows = await harness.fetch("SELECT count(*) AS n FROM outbox")
+        return rows[0]["n"] == 0
+
+    await eventually(outbox_drained, "the outbox relay to publish DeliveryFailed")
+    published = await find_delivery_failed(kafka_bootstrap_servers, failed["id"])
+    assert published.event_type == "notifications.DeliveryFailed"
+    assert published.producer == "notifications"
+    assert published.correlation_id == event.correlation_id
+    assert published.causation_id == str(event.event_id)
+    assert published.data["source_event_id"] == str(event.event_id)
+    assert published.data["recipient"] == recipient
+    assert published.data["purpose"] == "receipt"
+    assert published.data["attempts"] == 3
+    assert published.data["last_error"]
+
+
+async def find_delivery_failed(bootstrap_servers: str, delivery_id: uuid.UUID) -> RawEnvelope:
+    consumer = AIOKafkaConsumer(
+        Topic.NOTIFICATIONS_DELIVERIES,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+
+        async def probe() -> RawEnvelope | None:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    envelope = RawEnvelope.model_validate_json(record.value)
+                    if envelope.data.get("delivery_id") == str(delivery_id):
+                        assert record.key == str(delivery_id).encode()
+                        return envelope
+            return None
+
+        return await eventually(probe, f"DeliveryFailed of {delivery_id}")
+    finally:
+        await consumer.stop()
+
+
+async def test_a_killed_service_sends_the_pending_receipt_after_restart(
+    make_harness: Callable[..., Awaitable[Harness]], tmp_path: Path
+) -> None:
+    harness = await make_harness(delivery_max_attempts=1000)
+    harness.sink.stop()  # keep the delivery pending while the process dies
+    process = start_service_process(harness, tmp_path / "service.log")
+    try:
+        recipient = unique_recipient()
+        event = submission_event(recipient)
+        await harness.publish(event)
+        await harness.wait_for_delivery(
+            event.event_id, "a pending, attempted delivery", lambda row: row["attempts"] >= 1
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)  # no shutdown code runs
+        await asyncio.to_thread(process.wait, 30)
+
+    harness.sink.start()
+    await harness.start()
+    [message] = await harness.mailbox.wait_for(recipient)
+    await harness.pass_barrier()
+
+    assert len(await harness.mailbox.to(recipient)) == 1
+    delivery = await harness.delivery_of(event.event_id)
+    assert delivery is not None and delivery["status"] == "sent"
+    assert delivery["message_id"] == message["Message-ID"]
+
+
+def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[bytes]:
+    """The service as a real OS process (same settings and consumer group as the harness)."""
+    settings = harness.settings
+    env = {
+        **os.environ,
+        "STRATEGIA_DATABASE_URL": settings.database_url,
+        "STRATEGIA_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STRATEGIA_SMTP_HOST": settings.smtp_host,
+        "STRATEGIA_SMTP_PORT": str(settings.smtp_port),
+        "STRATEGIA_SMTP_TLS": settings.smtp_tls.value,
+        "STRATEGIA_DELIVERY_MAX_ATTEMPTS": str(settings.delivery_max_attempts),
+        "STRATEGIA_DELIVERY_BACKOFF_SECONDS": str(settings.delivery_backoff_seconds),
+        "STRATEGIA_DELIVERY_MAX_BACKOFF_SECONDS": str(settings.delivery_max_backoff_seconds),
+        "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
+        "STRATEGIA_GMINA_PROFILE": "konstancin-jeziorna",
+    }
+    script = (
+        "import asyncio, sys\n"
+        "from notifications.bootstrap import build_runtime, default_settings\n"
+        "async def main():\n"
+        "    runtime = build_runtime(default_settings(), consumer_name=sys.argv[1])\n"
+        "    await runtime.start()\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+    with open(log_file, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", script, harness.consumer_name],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+# --- HTTP: the delivery log ------------------------------------------------------------------
+
+
+async def test_delivery_log_for_admins(make_harness: Callable[..., Awaitable[Harness]]) -> None:
+    harness = await make_harness()
+    runtime = await harness.start()
+    first_recipient = unique_recipient()
+    second_recipient = unique_recipient()
+    first = submission_event(first_recipient)
+    second = submission_event(first_recipient)
+    other = submission_event(second_recipient)
+    for event in (first, second, other):
+        await harness.publish(event)
+    await harness.mailbox.wait_for(first_recipient, 2)
+    await harness.mailbox.wait_for(second_recipient)
+
+    transport = httpx.ASGITransport(app=http_app(runtime))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
+        assert (await client.get("/health/ready")).status_code == 200
+
+        assert (await client.get("/v1/deliveries")).status_code == 401
+        wrong = await client.get("/v1/deliveries", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        clerk = await client.get(
+            "/v1/deliveries", headers={"Authorization": f"Bearer {CLERK_TOKEN}"}
+        )
+        assert clerk.status_code == 403
+
+        by_event = await client.get(
+            "/v1/deliveries", params={"event_id": str(first.event_id)}, headers=admin
+        )
+        assert by_event.status_code == 200
+        [entry] = by_event.json()["items"]
+        assert entry["source_event_id"] == str(first.event_id)
+        assert entry["recipient"] == first_recipient
+        assert entry["purpose"] == "receipt"
+        assert entry["status"] == "sent"
+        assert entry["attempts"] == 1
+        assert entry["sent_at"] is not None
+        assert entry["message_id"].endswith("@strategia.1418023>")
+        assert entry["text_body"] is None and entry["html_body"] is None
+        assert by_event.json()["next_cursor"] is None
+
+        # Case-insensitive recipient, newest first, one per page.
+        pages: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"recipient": first_recipient.upper(), "limit": 1}
+        while True:
+            response = await client.get("/v1/deliveries", params=params, headers=admin)
+            assert response.status_code == 200
+            body = response.json()
+            pages.extend(body["items"])
+            if body["next_cursor"] is None:
+                break
+            params["cursor"] = body["next_cursor"]
+        assert [page["source_event_id"] for page in pages] == [
+            str(second.event_id),
+            str(first.event_id),
+        ]
+
+        with_bodies = await client.get(
+            "/v1/deliveries",
+            params={"event_id": str(other.event_id), "include_bodies": "true"},
+            headers=admin,
+        )
+        [full] = with_bodies.json()["items"]
+        assert other.data.digest in full["text_body"]
+        assert other.data.receipt_number in full["subject"]
+
+        everything = await client.get("/v1/deliveries", params={"limit": 200}, headers=admin)
+        assert everything.status_code == 200
+        assert len(everything.json()["items"]) >= 3
+
+        for bad, field in (
+            ({"limit": 0}, "limit"),
+            ({"limit": 201}, "limit"),
+            ({"event_id": "not-a-uuid"}, "event_id"),
+            ({"status": "lost"}, "status"),
+            ({"cursor": "garbage!"}, "cursor"),
+        ):
+            response = await client.get("/v1/deliveries", params=bad, headers=admin)
+            assert response.status_code == 422, bad
+            body = response.json()
+            assert body["error"] == "validation_failed"
+            assert [error["field"] for error in body["errors"]] == [field]
+            assert body["errors"][0]["reason"]
