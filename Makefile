@@ -36,16 +36,20 @@ venv: ensure-uv
 install: venv
 	$(PY) -m devtools install
 
+# down/clean/status only need some venv, not a fresh sync.
+$(PY):
+	$(MAKE) --no-print-directory venv
+
 up: install
 	$(PY) -m devtools up
 
-down: venv
+down: | $(PY)
 	$(PY) -m devtools down
 
-clean: venv
+clean: | $(PY)
 	$(PY) -m devtools clean
 
-status: venv
+status: | $(PY)
 	@$(PY) -m devtools status
 
 test: install

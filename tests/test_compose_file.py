@@ -149,9 +149,7 @@ def test_app_service_settings(services: dict[str, dict[str, Any]], name: str) ->
         "STRATEGIA_COORDINATOR_TOKEN",
         "STRATEGIA_CLERK_TOKEN",
         "STRATEGIA_LOG_LEVEL",
-        "STRATEGIA_GMINA_NAME",
-        "STRATEGIA_GMINA_TERYT",
-        "STRATEGIA_POWIAT_TERYT",
+        "STRATEGIA_GMINA_PROFILE",
     ):
         assert key in env, key
     host_port = 8001 + APP_SERVICES.index(name)
@@ -161,9 +159,7 @@ def test_app_service_settings(services: dict[str, dict[str, Any]], name: str) ->
 
 def test_gmina_defaults_are_konstancin_jeziorna(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["intake"])
-    assert env["STRATEGIA_GMINA_NAME"] == "${STRATEGIA_GMINA_NAME:-Gmina Konstancin-Jeziorna}"
-    assert env["STRATEGIA_GMINA_TERYT"] == "${STRATEGIA_GMINA_TERYT:-1418023}"
-    assert env["STRATEGIA_POWIAT_TERYT"] == "${STRATEGIA_POWIAT_TERYT:-1418}"
+    assert env["STRATEGIA_GMINA_PROFILE"] == "${STRATEGIA_GMINA_PROFILE:-konstancin-jeziorna}"
 
 
 def test_notifications_smtp_defaults_to_mailpit(services: dict[str, dict[str, Any]]) -> None:

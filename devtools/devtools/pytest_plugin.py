@@ -20,10 +20,13 @@ import importlib
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -109,9 +112,26 @@ def _postgres_container() -> Iterator[str]:
         container.stop()
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _teardown_on_sigterm() -> None:
+    """Make SIGTERM (e.g. from ``timeout pytest``) run the session teardown like Ctrl-C does.
+
+    Otherwise the interpreter dies at once and our detached Kafka/PostgreSQL keep running.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 @contextlib.contextmanager
 def local_kafka() -> Iterator[str]:
     """A broker process on free ports with data in a temp dir; yields its bootstrap servers."""
+    _teardown_on_sigterm()
     with _throwaway_dir("kafka") as tmp:
         port, controller_port = free_ports(2)
         broker = start_kafka(tmp / "data", port, controller_port, tmp / "kafka.log")
@@ -124,6 +144,7 @@ def local_kafka() -> Iterator[str]:
 @contextlib.contextmanager
 def local_postgres() -> Iterator[str]:
     """A PostgreSQL process on a free port with a temp cluster; yields its admin DSN."""
+    _teardown_on_sigterm()
     with _throwaway_dir("postgres") as tmp:
         server = start_postgres(
             tmp / "data", free_ports(1)[0], tmp / "postgres.log", fast_unsafe=True
@@ -134,20 +155,20 @@ def local_postgres() -> Iterator[str]:
             server.stop()
 
 
-def _provide(
-    what: str,
-    env_var: str,
-    container: Any,
-    local: Any,
-) -> Iterator[str]:
+_Source = Callable[[], contextlib.AbstractContextManager[str]]
+
+
+def _provide(what: str, env_var: str, container: _Source, local: _Source) -> Iterator[str]:
     """Shared resolution order of the session fixtures (see the module docstring)."""
     configured = os.environ.get(env_var, "").strip()
     if configured:
         yield configured
         return
     errors: list[str] = []
-    sources = [("testcontainers", container)] if docker_available() else []
-    if not sources:
+    sources: list[tuple[str, _Source]] = []
+    if docker_available():
+        sources.append(("testcontainers", container))
+    else:
         errors.append("testcontainers: no Docker engine answered")
     sources.append(("local process", local))
     for name, factory in sources:

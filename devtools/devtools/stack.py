@@ -182,10 +182,11 @@ def load_or_create_tokens(path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _locked(config: StackConfig) -> Iterator[None]:
-    """Serialise up/down/clean on one run dir."""
-    config.run_dir.mkdir(parents=True, exist_ok=True)
-    (config.run_dir / RUN_DIR_MARKER).touch()
+def _locked(config: StackConfig, *, create: bool = False) -> Iterator[None]:
+    """Serialise up/down/clean on one run dir (``create``: make it, as ``up`` does)."""
+    if create:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        (config.run_dir / RUN_DIR_MARKER).touch()
     with open(config.run_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -261,7 +262,8 @@ def wait_services_ready(
             elif running_pid(config, service) is None:
                 raise DevtoolsError(
                     f"{service} exited before becoming ready\n"
-                    f"--- {config.log(service)} ---\n{log_tail(config.log(service))}"
+                    f"--- {config.log(service)} ---\n{log_tail(config.log(service))}\n"
+                    "The rest of the stack is left running; stop it with `make down`."
                 )
         if not pending:
             return
@@ -302,7 +304,7 @@ def _check_same_ports(config: StackConfig) -> None:
 
 
 def up(config: StackConfig) -> None:
-    with _locked(config):
+    with _locked(config, create=True):
         _check_same_ports(config)
         config.state_file.write_text(config.to_json() + "\n")
         tokens = load_or_create_tokens(config.tokens_file)
@@ -396,11 +398,15 @@ def down(config: StackConfig) -> None:
 
 
 def clean(config: StackConfig) -> None:
-    down(config)
     if not config.run_dir.exists():
+        print(f"nothing to clean: {config.run_dir} does not exist")
         return
     if not (config.run_dir / RUN_DIR_MARKER).exists():
-        raise DevtoolsError(f"refusing to delete {config.run_dir}: it lacks {RUN_DIR_MARKER}")
+        raise DevtoolsError(
+            f"refusing to delete {config.run_dir}: it lacks {RUN_DIR_MARKER}, "
+            "so it was not made by `make up`"
+        )
+    down(config)
     postgres.remove_data_dir(config.pg_data)  # follows a relocation symlink, see postgres.py
     shutil.rmtree(config.run_dir)
     print(f"removed {config.run_dir}")
@@ -420,9 +426,10 @@ def status_rows(config: StackConfig) -> list[tuple[str, str, str, str]]:
 def print_status(config: StackConfig) -> None:
     if config.state_file.is_file():
         # Show the ports the stack was started with, whatever this shell's env says.
-        saved = json.loads(config.state_file.read_text())
-        saved["run_dir"] = Path(saved["run_dir"])
-        config = StackConfig(**saved)
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            saved = json.loads(config.state_file.read_text())
+            saved["run_dir"] = Path(saved["run_dir"])
+            config = StackConfig(**saved)
     header = ("COMPONENT", "STATE", "PID", "ADDRESS")
     rows = [header, *status_rows(config)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -10,13 +10,19 @@ import importlib
 import sys
 from pathlib import Path
 
+import yaml
+
 SERVICES = ("intake", "groups", "notifications", "news")
 
 
 def render(service: str) -> str:
     bootstrap = importlib.import_module(f"{service}.bootstrap")
     runtime = bootstrap.build_runtime(bootstrap.default_settings())
-    document: str = runtime.asyncapi(bootstrap.DESCRIPTION).to_yaml()
+    specification = runtime.asyncapi(bootstrap.DESCRIPTION).to_specification()
+    # FastStream's channel order is not stable between runs: sort for a reviewable diff.
+    document: str = yaml.safe_dump(
+        specification.to_jsonable(), sort_keys=True, allow_unicode=True, width=100
+    )
     return document
 
 

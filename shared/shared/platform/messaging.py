@@ -27,7 +27,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from shared.contracts.envelope import Envelope, EventPayload, RawEnvelope
 from shared.contracts.registry import EventRegistry
@@ -188,7 +188,9 @@ class EventConsumer:
             await self._process(message, registry, handler)
 
         on_message.__name__ = f"{self._consumer}_{topic}".replace(".", "_").replace("-", "_")
-        schema: type[BaseModel] | None = model_list[0] if len(model_list) == 1 else None
+        # The payload schema lives in the producer's AsyncAPI document; here we name it.
+        names = ", ".join(model.__name__ for model in model_list)
+        summary = f"{description} " if description else ""
         self._broker.subscriber(
             topic,
             group_id=self._consumer,
@@ -196,7 +198,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             decoder=_raw_body,
             title=f"{topic}:{self._consumer}",
-            description=description or (schema.__doc__ if schema else None),
+            description=f"{summary}(consumes {names}; raw envelope, see the producer's document)",
         )(on_message)
         self.topics.append(topic)
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import asyncpg
 import uvicorn
@@ -21,9 +21,8 @@ from fastapi import APIRouter, FastAPI, Response, status
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel
 
-from shared.contracts.envelope import EventPayload
+from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.topics import dead_letter_topic
 from shared.platform.database import apply_migrations, create_pool, pending_migrations
 from shared.platform.http import (
@@ -40,6 +39,12 @@ from shared.platform.topics_admin import ensure_topics
 log = logging.getLogger(__name__)
 
 Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+def envelope_schema(models: Sequence[type[EventPayload]]) -> Any:
+    """The wire format of a topic: the envelope around any of its payloads."""
+    variants = tuple(Envelope[model] for model in models)  # type: ignore[valid-type]
+    return variants[0] if len(variants) == 1 else Union[variants]  # noqa: UP007
 
 
 class ServiceRuntime:
@@ -91,14 +96,13 @@ class ServiceRuntime:
         self, topic: str, models: Sequence[type[EventPayload]], description: str
     ) -> None:
         """Declare what the service publishes (through the outbox) for its AsyncAPI file."""
-        schema: type[BaseModel] | None = models[0] if len(models) == 1 else None
-        names = ", ".join(model.__name__ for model in models)
         self.published_topics.append(topic)
+        names = ", ".join(model.__name__ for model in models)
         self.broker.publisher(
             topic,
             title=f"{topic}:{self.name}",
             description=f"{description} ({names})",
-            schema=schema,
+            schema=envelope_schema(models),
         )
 
     def add_worker(self, name: str, worker: Worker) -> None:

@@ -106,7 +106,8 @@ class DeliveryRepository:
             raise RuntimeError("lock_next_due must run inside the dispatcher's transaction")
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM deliveries"
-            " WHERE status = 'pending' AND next_attempt_at <= now()"
+            # The clock, not now(): the transaction may have begun a moment earlier.
+            " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
             " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
         )
         return None if row is None else _to_delivery(row)

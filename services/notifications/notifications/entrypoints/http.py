@@ -101,7 +101,6 @@ def deliveries_router(runtime: ServiceRuntime, repository: DeliveryRepository) -
     @router.get(
         "",
         response_model=DeliveryPage,
-        response_model_exclude_none=False,
         summary="The delivery log, newest first",
         dependencies=[Depends(runtime.auth.require(Role.ADMIN))],
     )

@@ -62,9 +62,6 @@ class EmailDispatcher:
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     async def run(self, runtime: ServiceRuntime) -> None:
         """The worker: dispatch while work is due, else sleep until woken or due."""
         pool = runtime.pool
