@@ -8,14 +8,14 @@ PY := $(VENV)/bin/python
 # `uv` on PATH, else the copy pip installed as a module (pip's script dir may not be on PATH).
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-LINT_PATHS := shared services tests devtools
+LINT_PATHS := shared services tests devtools conftest.py
 # Workspace members live in <member>/<package>; MYPYPATH makes mypy name them by package.
 MYPYPATH := shared:$(subst $() ,:,$(addprefix services/,$(SERVICES))):devtools
 MYPY_TARGETS := shared/shared $(foreach s,$(SERVICES),services/$(s)/$(s)) devtools/devtools
 
 PYTEST_ARGS ?=
 
-.PHONY: help ensure-uv venv install up down clean status test lint bench
+.PHONY: help ensure-uv venv install up down clean status test lint bench asyncapi
 
 help:
 	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
@@ -24,6 +24,7 @@ help:
 	@echo "make status    what runs where"
 	@echo "make test      pytest (PYTEST_ARGS='-k foo -x' to pass options)"
 	@echo "make lint      ruff check, ruff format --check, mypy --strict"
+	@echo "make asyncapi  regenerate services/*/asyncapi.yaml from the code"
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -63,3 +64,6 @@ lint: venv
 bench: install
 	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("benchmarks") is None)'; \
 	then $(PY) -m benchmarks; else echo "no benchmarks package yet"; fi
+
+asyncapi: venv
+	$(PY) -m shared.platform.asyncapi .

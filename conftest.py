@@ -1,3 +1,3 @@
-"""Root conftest: real Kafka/PostgreSQL/SMTP fixtures for every test (see devtools.pytest_plugin)."""
+"""Root conftest: real Kafka, PostgreSQL and SMTP fixtures (see devtools.pytest_plugin)."""
 
 pytest_plugins = ["devtools.pytest_plugin"]

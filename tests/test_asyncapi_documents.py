@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from shared.platform.asyncapi import SERVICES, document_path, render
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from devtools.proc import free_ports, pid_alive, port_open
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.smtp_sink import SmtpSink

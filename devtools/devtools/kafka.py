@@ -70,7 +70,7 @@ def ensure_maven() -> str:
 
 
 def ensure_kafka_jars() -> Path:
-    """Directory holding every runtime jar of Kafka {KAFKA_VERSION}; resolves them on first use.
+    """Directory holding every runtime jar of Kafka (KAFKA_VERSION); resolves them on first use.
 
     Safe to call concurrently (``make up`` next to ``make test``): a file lock serialises the
     Maven run, and the jars land in a temp dir that is renamed into place only when complete.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
+
 from shared.contracts.envelope import Envelope, EventPayload, new_envelope
 from shared.contracts.registry import TOPIC_EVENTS, EventRegistry, topic_of
 from shared.contracts.topics import Topic, dead_letter_topic

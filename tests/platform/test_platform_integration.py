@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from devtools.testing import Record, count, headers, read_topic, wait_for
 from shared.contracts.envelope import Envelope, EventPayload, new_envelope
 from shared.platform.database import DbConnection

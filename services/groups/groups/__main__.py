@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shared.platform.runtime import serve
-
 from groups.bootstrap import build_app, default_settings
+from shared.platform.runtime import serve
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from shared.platform.runtime import ServiceRuntime, create_http_app
 
 from groups.config import GroupsSettings
+from shared.platform.runtime import ServiceRuntime, create_http_app
 
 DESCRIPTION = (
     "Thematic working groups: volunteers sign up, groups review submissions and publish "

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+
+from intake.config import IntakeSettings
+from intake.entrypoints.commands import subscribe_commands
+from intake.entrypoints.http import build_router
+from intake.entrypoints.scheduler import run_scheduler
+from intake.service.handlers import Clock, IntakeService, utc_now
 from shared.contracts.intake import (
     ConsultationAnnounced,
     ConsultationClosed,
@@ -16,12 +22,6 @@ from shared.contracts.intake import (
 from shared.contracts.topics import Topic
 from shared.platform.gmina import current_profile
 from shared.platform.runtime import ServiceRuntime, create_http_app
-
-from intake.config import IntakeSettings
-from intake.entrypoints.commands import subscribe_commands
-from intake.entrypoints.http import build_router
-from intake.entrypoints.scheduler import run_scheduler
-from intake.service.handlers import Clock, IntakeService, utc_now
 
 DESCRIPTION = (
     "Intake: the mayor's office opens consultations with a time window; residents, village "

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from intake.domain.consultation import (
     DEFAULT_THEMES,
     Consultation,

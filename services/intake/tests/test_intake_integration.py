@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from devtools.testing import Record, body, headers, read_topic, wait_for
 from intake.bootstrap import Intake, build
 from intake.config import IntakeSettings

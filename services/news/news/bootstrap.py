@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from shared.platform.runtime import ServiceRuntime, create_http_app
 
 from news.config import NewsSettings
+from shared.platform.runtime import ServiceRuntime, create_http_app
 
 DESCRIPTION = (
     "News and alerts (e.g. IMGW warnings) pushed to subscribed residents. (Skeleton: "

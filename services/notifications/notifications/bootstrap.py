@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from shared.platform.gmina import load_profile
-from shared.platform.runtime import ServiceRuntime, create_http_app
 
 from notifications.adapters.delivery_repository import DeliveryRepository
 from notifications.adapters.smtp import SmtpSender
@@ -16,6 +14,8 @@ from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
+from shared.platform.gmina import load_profile
+from shared.platform.runtime import ServiceRuntime, create_http_app
 
 DESCRIPTION = (
     "Emails to residents: a receipt with the RODO notice for every submission that left "

@@ -6,6 +6,7 @@ from email.utils import parseaddr
 from enum import StrEnum
 
 from pydantic import Field, SecretStr, field_validator
+
 from shared.platform.settings import ServiceSettings
 
 

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
+
 from notifications.adapters.smtp import build_email_message, is_permanent_rejection
 from notifications.config import NotificationsSettings, SmtpTls
 from notifications.domain.deliveries import (

@@ -33,6 +33,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from notifications.bootstrap import build_runtime, http_app
 from notifications.config import NotificationsSettings

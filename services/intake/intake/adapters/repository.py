@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from shared.contracts.intake import Channel, ConsultationKind
-from shared.platform.database import DbConnection
 
 from intake.domain.consultation import Consultation
 from intake.domain.submission import SubmissionDraft
+from shared.contracts.intake import Channel, ConsultationKind
+from shared.platform.database import DbConnection
 
 _CONSULTATION_COLUMNS = "id, number, title, description, kind, opens_at, closes_at, themes"
 

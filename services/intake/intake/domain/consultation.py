@@ -12,9 +12,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from shared.contracts.intake import ConsultationKind
-
 from intake.domain.errors import FieldProblem, InvalidRequest, WindowConflict
+from shared.contracts.intake import ConsultationKind
 
 MIN_STRATEGY_DAYS = 35
 DEFAULT_THEMES: tuple[str, ...] = ("social", "environmental", "economic", "spatial")

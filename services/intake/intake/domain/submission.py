@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.contracts.intake import Channel, ConsentData, Language, SubmitterData
-
 from intake.domain.consultation import Consultation, Phase
 from intake.domain.errors import FieldProblem, InvalidRequest, OutsideWindow
+from shared.contracts.intake import Channel, ConsentData, Language, SubmitterData
 
 TITLE_MAX = 300
 BODY_MAX = 10_000

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from intake.domain.errors import DomainError
+from intake.domain.submission import SubmissionDraft
+from intake.service.handlers import IntakeService, NotFound, Trace
 from shared.contracts.envelope import Envelope
 from shared.contracts.intake import SubmitSubmission
 from shared.platform.database import DbConnection
 from shared.platform.messaging import EventConsumer, PermanentFailure
-
-from intake.domain.errors import DomainError
-from intake.domain.submission import SubmissionDraft
-from intake.service.handlers import IntakeService, NotFound, Trace
 
 
 def subscribe_commands(consumer: EventConsumer, service: IntakeService, topic: str) -> None:

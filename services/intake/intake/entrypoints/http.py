@@ -9,6 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from intake.domain.consultation import DEFAULT_THEMES, THEME_PATTERN, Consultation
+from intake.domain.errors import DomainError, InvalidRequest, OutsideWindow
+from intake.domain.submission import CLERK_CHANNELS, SubmissionDraft
+from intake.service.handlers import IdempotencyMismatch, IntakeService, NotFound
 from shared.contracts.intake import (
     Channel,
     ConsentData,
@@ -18,11 +23,6 @@ from shared.contracts.intake import (
     SubmitterKind,
 )
 from shared.platform.http import ApiError, Role, TokenAuth
-
-from intake.domain.consultation import DEFAULT_THEMES, THEME_PATTERN, Consultation
-from intake.domain.errors import DomainError, InvalidRequest, OutsideWindow
-from intake.domain.submission import CLERK_CHANNELS, SubmissionDraft
-from intake.service.handlers import IdempotencyMismatch, IntakeService, NotFound
 
 Theme = Annotated[str, Field(pattern=THEME_PATTERN)]
 

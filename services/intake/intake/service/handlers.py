@@ -13,19 +13,6 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from pydantic_core import to_jsonable_python
-from shared.contracts.envelope import EventPayload, new_envelope
-from shared.contracts.intake import (
-    ConsultationAnnounced,
-    ConsultationClosed,
-    ConsultationKind,
-    ConsultationOpened,
-    ConsultationWindowExtended,
-    SubmissionReceived,
-)
-from shared.contracts.topics import Topic
-from shared.platform.database import DbConnection
-from shared.platform.logging import correlation_id_var
-from shared.platform.outbox import add_to_outbox
 
 from intake.adapters import repository
 from intake.domain.consultation import (
@@ -43,6 +30,19 @@ from intake.domain.submission import (
     digest_of,
     receipt_number,
 )
+from shared.contracts.envelope import EventPayload, new_envelope
+from shared.contracts.intake import (
+    ConsultationAnnounced,
+    ConsultationClosed,
+    ConsultationKind,
+    ConsultationOpened,
+    ConsultationWindowExtended,
+    SubmissionReceived,
+)
+from shared.contracts.topics import Topic
+from shared.platform.database import DbConnection
+from shared.platform.logging import correlation_id_var
+from shared.platform.outbox import add_to_outbox
 
 PRODUCER = "intake"
 Clock = Callable[[], datetime]

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from shared.platform.database import DbConnection
 
 from notifications.domain.deliveries import Delivery, DeliveryStatus, Purpose
+from shared.platform.database import DbConnection
 
 # LISTEN/NOTIFY channel that wakes the dispatcher when a delivery is queued.
 DISPATCH_CHANNEL = "notifications_deliveries"

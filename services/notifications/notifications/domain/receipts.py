@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 import jinja2
-from shared.contracts.intake import Language, SubmissionReceived
-from shared.platform.gmina import GminaProfile
 
 from notifications.domain.deliveries import ComposedEmail
+from shared.contracts.intake import Language, SubmissionReceived
+from shared.platform.gmina import GminaProfile
 
 _ENGLISH_MONTHS = (
     "January",

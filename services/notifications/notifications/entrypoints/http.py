@@ -11,8 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, BaseModel, ValidationError
-from shared.platform.http import ApiError, Role
-from shared.platform.runtime import ServiceRuntime
 
 from notifications.adapters.delivery_repository import (
     DeliveryFilter,
@@ -20,6 +18,8 @@ from notifications.adapters.delivery_repository import (
     PageCursor,
 )
 from notifications.domain.deliveries import Delivery, DeliveryStatus
+from shared.platform.http import ApiError, Role
+from shared.platform.runtime import ServiceRuntime
 
 MAX_PAGE_SIZE = 200
 

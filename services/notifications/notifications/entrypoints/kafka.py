@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from notifications.service.receipts import ReceiptRequests
 from shared.contracts.intake import SubmissionReceived
 from shared.contracts.notifications import DeliveryFailed
 from shared.contracts.topics import Topic
 from shared.platform.runtime import ServiceRuntime
-
-from notifications.service.receipts import ReceiptRequests
 
 
 def register_subscriptions(runtime: ServiceRuntime, receipts: ReceiptRequests) -> None:

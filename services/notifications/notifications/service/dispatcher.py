@@ -30,6 +30,10 @@ import contextlib
 import logging
 
 import asyncpg
+
+from notifications.adapters.delivery_repository import DISPATCH_CHANNEL, DeliveryRepository
+from notifications.domain.deliveries import Delivery, DeliveryStatus, RetryPolicy
+from notifications.service.ports import EmailSender, SendFailed
 from shared.contracts.envelope import new_envelope
 from shared.contracts.notifications import DeliveryFailed
 from shared.contracts.topics import Topic
@@ -37,10 +41,6 @@ from shared.platform.database import DbConnection
 from shared.platform.logging import correlation_context
 from shared.platform.outbox import add_to_outbox
 from shared.platform.runtime import ServiceRuntime
-
-from notifications.adapters.delivery_repository import DISPATCH_CHANNEL, DeliveryRepository
-from notifications.domain.deliveries import Delivery, DeliveryStatus, RetryPolicy
-from notifications.service.ports import EmailSender, SendFailed
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,14 @@ import logging
 import uuid
 from typing import Any
 
+from notifications.adapters.delivery_repository import DeliveryRepository
+from notifications.domain.deliveries import Delivery, Purpose
+from notifications.domain.receipts import compose_receipt
 from shared.contracts.envelope import Envelope
 from shared.contracts.intake import SubmissionReceived
 from shared.platform.database import DbConnection
 from shared.platform.gmina import GminaProfile
 from shared.platform.messaging import PermanentFailure
-
-from notifications.adapters.delivery_repository import DeliveryRepository
-from notifications.domain.deliveries import Delivery, Purpose
-from notifications.domain.receipts import compose_receipt
 
 log = logging.getLogger(__name__)
 
