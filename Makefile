@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 # `uv` on PATH, else the copy pip installed as a module (pip's script dir may not be on PATH).
 UV = $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-LINT_PATHS := shared services tests devtools conftest.py
+LINT_PATHS := shared services tests devtools benchmarks conftest.py
 # Workspace members live in <member>/<package>; MYPYPATH makes mypy name them by package.
 MYPYPATH := shared:$(subst $() ,:,$(addprefix services/,$(SERVICES))):devtools
-MYPY_TARGETS := shared/shared $(foreach s,$(SERVICES),services/$(s)/$(s)) devtools/devtools
+MYPY_TARGETS := shared/shared $(foreach s,$(SERVICES),services/$(s)/$(s)) devtools/devtools benchmarks
 
 PYTEST_ARGS ?=
 

@@ -1,0 +1,1 @@
+"""Speed figures of Strategia on the real broker and server (`make bench`)."""
