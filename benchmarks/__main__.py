@@ -28,7 +28,7 @@ from devtools.kafka import start_kafka
 from devtools.postgres import acreate_database, start_postgres
 from intake.bootstrap import build
 from intake.config import IntakeSettings
-from shared.contracts.topics import Topic
+from intake.service.handlers import IntakeTopics
 
 ADMIN = {"Authorization": "Bearer bench-admin"}
 
@@ -77,10 +77,11 @@ async def run(count: int, concurrency: int) -> None:
             log_level="WARNING",
             kafka_topic_partitions=3,
         )
+        topics = IntakeTopics.private("bench")
         intake = build(
             settings,
             consumer_name=f"bench-{uuid.uuid4().hex[:8]}",
-            command_topic=f"bench.commands-{uuid.uuid4().hex[:8]}.v1",
+            topics=topics,
         )
         await intake.runtime.start()
         try:
@@ -104,7 +105,7 @@ async def run(count: int, concurrency: int) -> None:
             url = f"/v1/consultations/{consultation['id']}/submissions"
 
             consumer = AIOKafkaConsumer(
-                Topic.INTAKE_SUBMISSIONS.value,
+                topics.submissions,
                 bootstrap_servers=kafka,
                 auto_offset_reset="latest",
                 group_id=f"bench-{uuid.uuid4().hex}",

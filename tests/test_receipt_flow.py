@@ -20,6 +20,7 @@ from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import wait_for
 from intake.bootstrap import Intake, build
 from intake.config import IntakeSettings
+from intake.service.handlers import IntakeTopics
 from notifications.bootstrap import build_runtime
 from notifications.config import NotificationsSettings
 from shared.platform.runtime import ServiceRuntime
@@ -33,6 +34,8 @@ ADMIN = {"Authorization": "Bearer flow-admin"}
 async def system(
     kafka_bootstrap_servers: str, new_database: DatabaseFactory, smtp_sink: SmtpSink
 ) -> AsyncIterator[tuple[Intake, ServiceRuntime]]:
+    # Private topics: only this test's events flow, whatever the broker carried before.
+    topics = IntakeTopics.private("flow")
     intake = build(
         IntakeSettings(
             database_url=await new_database.create("intake"),
@@ -42,7 +45,7 @@ async def system(
             outbox_poll_interval_seconds=0.5,
         ),
         consumer_name=f"intake-{uuid.uuid4().hex[:8]}",
-        command_topic=f"test.flow-commands-{uuid.uuid4().hex[:8]}.v1",
+        topics=topics,
     )
     notifications = build_runtime(
         NotificationsSettings(
@@ -54,6 +57,7 @@ async def system(
             dispatcher_poll_seconds=0.5,
         ),
         consumer_name=f"notifications-{uuid.uuid4().hex[:8]}",
+        submissions_topic=topics.submissions,
     )
     await intake.runtime.start()
     await notifications.start()

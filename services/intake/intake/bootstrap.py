@@ -11,7 +11,7 @@ from intake.config import IntakeSettings
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.scheduler import run_scheduler
-from intake.service.handlers import Clock, IntakeService, utc_now
+from intake.service.handlers import Clock, IntakeService, IntakeTopics, utc_now
 from shared.contracts.intake import (
     ConsultationAnnounced,
     ConsultationClosed,
@@ -19,7 +19,6 @@ from shared.contracts.intake import (
     ConsultationWindowExtended,
     SubmissionReceived,
 )
-from shared.contracts.topics import Topic
 from shared.platform.gmina import current_profile
 from shared.platform.runtime import ServiceRuntime, create_http_app
 
@@ -51,20 +50,22 @@ def build(
     *,
     clock: Clock = utc_now,
     consumer_name: str = "intake",
-    command_topic: str = Topic.INTAKE_SUBMISSION_COMMANDS.value,
+    topics: IntakeTopics = IntakeTopics(),  # noqa: B008 - frozen, so sharing is safe
 ) -> Intake:
     runtime = ServiceRuntime(
         name="intake", settings=settings, migrations=MIGRATIONS, consumer_name=consumer_name
     )
-    service = IntakeService(lambda: runtime.pool, zone=current_profile().zone, clock=clock)
-    subscribe_commands(runtime.consumer, service, command_topic)
+    service = IntakeService(
+        lambda: runtime.pool, zone=current_profile().zone, clock=clock, topics=topics
+    )
+    subscribe_commands(runtime.consumer, service, topics.commands)
     runtime.document_publication(
-        Topic.INTAKE_CONSULTATIONS,
+        topics.consultations,
         [ConsultationAnnounced, ConsultationOpened, ConsultationClosed, ConsultationWindowExtended],
         "Consultation life cycle, keyed by consultation id",
     )
     runtime.document_publication(
-        Topic.INTAKE_SUBMISSIONS,
+        topics.submissions,
         [SubmissionReceived],
         "Accepted submissions, keyed by submission id",
     )

@@ -16,6 +16,7 @@ from devtools.testing import Record, body, headers, read_topic, wait_for
 from intake.bootstrap import Intake, build
 from intake.config import IntakeSettings
 from intake.domain.submission import BODY_MAX
+from intake.service.handlers import IntakeTopics
 from shared.contracts.envelope import new_envelope
 from shared.contracts.intake import (
     ConsentData,
@@ -23,7 +24,6 @@ from shared.contracts.intake import (
     SubmitterData,
     SubmitterKind,
 )
-from shared.contracts.topics import Topic
 from shared.platform.messaging import DLT_REASON
 
 pytestmark = pytest.mark.integration
@@ -33,11 +33,11 @@ CLERK = {"Authorization": "Bearer clerk-secret"}
 
 
 class Service:
-    def __init__(self, intake: Intake, client: httpx.AsyncClient, kafka: str, topic: str):
+    def __init__(self, intake: Intake, client: httpx.AsyncClient, kafka: str, topics: IntakeTopics):
         self.intake = intake
         self.client = client
         self.kafka = kafka
-        self.command_topic = topic
+        self.topics = topics
 
     async def count(self, table: str) -> int:
         value = await self.intake.runtime.pool.fetchval(f"SELECT count(*) FROM {table}")
@@ -66,7 +66,7 @@ Factory = Callable[..., Awaitable[Service]]
 async def start_intake(kafka_bootstrap_servers: str, new_database: Any) -> AsyncIterator[Factory]:
     running: list[Intake] = []
 
-    async def start(dsn: str | None = None, command_topic: str | None = None) -> Service:
+    async def start(dsn: str | None = None, topics: IntakeTopics | None = None) -> Service:
         settings = IntakeSettings(
             database_url=dsn or await new_database.create("intake"),
             kafka_bootstrap_servers=kafka_bootstrap_servers,
@@ -78,16 +78,14 @@ async def start_intake(kafka_bootstrap_servers: str, new_database: Any) -> Async
             scheduler_interval_seconds=0.5,
             kafka_topic_partitions=1,
         )
-        topic = command_topic or f"test.intake-commands-{uuid.uuid4().hex[:8]}.v1"
-        intake = build(
-            settings, consumer_name=f"intake-{uuid.uuid4().hex[:8]}", command_topic=topic
-        )
+        private = topics or IntakeTopics.private("test")
+        intake = build(settings, consumer_name=f"intake-{uuid.uuid4().hex[:8]}", topics=private)
         await intake.runtime.start()
         running.append(intake)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=intake.app), base_url="http://intake"
         )
-        return Service(intake, client, kafka_bootstrap_servers, topic)
+        return Service(intake, client, kafka_bootstrap_servers, private)
 
     yield start
     for intake in reversed(running):
@@ -131,8 +129,11 @@ async def test_consultation_admin_api(start_intake: Factory) -> None:
 
     anonymous = await service.client.post("/v1/consultations", json={})
     assert anonymous.status_code == 401
+    assert anonymous.json() == {"error": "unauthorized", "message": "an API token is required"}
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
     as_clerk = await service.client.post("/v1/consultations", json={}, headers=CLERK)
     assert as_clerk.status_code == 403
+    assert as_clerk.json()["error"] == "forbidden"
 
     listed = await service.client.get("/v1/consultations")
     assert [c["id"] for c in listed.json()] == [created["id"]]
@@ -157,7 +158,7 @@ async def test_consultation_admin_api(start_intake: Factory) -> None:
 
     events = await read_topic(
         service.kafka,
-        Topic.INTAKE_CONSULTATIONS,
+        service.topics.consultations,
         keep=for_consultation(created["id"]),
         until=lambda got: (
             {body(r)["event_type"] for r in got}
@@ -202,7 +203,7 @@ async def test_web_submission_receipt_event_and_idempotent_replay(start_intake: 
 
     events = await read_topic(
         service.kafka,
-        Topic.INTAKE_SUBMISSIONS,
+        service.topics.submissions,
         keep=for_consultation(consultation["id"]),
         until=lambda got: len(got) >= 2,
     )
@@ -355,7 +356,7 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
     try:
         for envelope in (bad, good, good):  # the good one is delivered twice
             await producer.send_and_wait(
-                service.command_topic, envelope.to_bytes(), key=consultation["id"].encode()
+                service.topics.commands, envelope.to_bytes(), key=consultation["id"].encode()
             )
     finally:
         await producer.stop()
@@ -365,14 +366,14 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
 
     await wait_for(stored, "the command's submission")
     dead = await read_topic(
-        service.kafka, f"{service.command_topic}.dlt", until=lambda got: len(got) >= 1
+        service.kafka, f"{service.topics.commands}.dlt", until=lambda got: len(got) >= 1
     )
     assert json.loads(dead[0].value)["event_id"] == str(bad.event_id)
     assert "theme: unknown theme" in headers(dead[0])[DLT_REASON]
 
     events = await read_topic(
         service.kafka,
-        Topic.INTAKE_SUBMISSIONS,
+        service.topics.submissions,
         keep=for_consultation(consultation["id"]),
         until=lambda got: len(got) >= 1,
     )
@@ -401,10 +402,10 @@ async def test_opening_and_closing_are_published_also_after_a_restart(
         return datetime.now(UTC) > now + timedelta(seconds=3)
 
     await wait_for(window_passed, "the window to pass")
-    await start_intake(dsn)
+    await start_intake(dsn, service.topics)
     events = await read_topic(
         service.kafka,
-        Topic.INTAKE_CONSULTATIONS,
+        service.topics.consultations,
         keep=for_consultation(created["id"]),
         until=lambda got: len({body(r)["event_id"] for r in got}) >= 3,
     )

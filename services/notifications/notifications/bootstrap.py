@@ -14,6 +14,7 @@ from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
+from shared.contracts.topics import Topic
 from shared.platform.gmina import load_profile
 from shared.platform.runtime import ServiceRuntime, create_http_app
 
@@ -30,15 +31,20 @@ def default_settings() -> NotificationsSettings:
 
 
 def build_runtime(
-    settings: NotificationsSettings, *, consumer_name: str | None = None
+    settings: NotificationsSettings,
+    *,
+    consumer_name: str | None = None,
+    submissions_topic: str = Topic.INTAKE_SUBMISSIONS.value,
 ) -> ServiceRuntime:
-    """`consumer_name` overrides the consumer group and inbox name (tests isolate with it)."""
+    """`consumer_name` and `submissions_topic` let tests isolate themselves."""
     runtime = ServiceRuntime(
         name=SERVICE_NAME, settings=settings, migrations=MIGRATIONS, consumer_name=consumer_name
     )
     profile = load_profile(settings.gmina_profile)
     repository = DeliveryRepository()
-    register_subscriptions(runtime, ReceiptRequests(profile, repository))
+    register_subscriptions(
+        runtime, ReceiptRequests(profile, repository), submissions_topic=submissions_topic
+    )
     document_publications(runtime)
     dispatcher = EmailDispatcher(
         SmtpSender(settings, reply_to=profile.strategy_email),

@@ -15,7 +15,6 @@ a duplicate was not sent (no sleeping, no timing thresholds).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -31,8 +30,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from notifications.bootstrap import build_runtime, http_app
@@ -137,13 +134,17 @@ class Harness:
         self.mailbox = Mailbox(sink)
         self.sink = sink
         self.consumer_name = f"notifications-test-{uuid.uuid4().hex[:12]}"
+        # Its own copy of the submissions topic: no other test's events to wade through.
+        self.topic = f"test.submissions-{uuid.uuid4().hex[:12]}.v1"
         # One key for every event of the test: one partition, consumed in publishing order.
         self.key = uuid.uuid4().hex.encode()
         self.runtime: ServiceRuntime | None = None
 
     async def start(self) -> ServiceRuntime:
         assert self.runtime is None, "already running"
-        runtime = build_runtime(self.settings, consumer_name=self.consumer_name)
+        runtime = build_runtime(
+            self.settings, consumer_name=self.consumer_name, submissions_topic=self.topic
+        )
         await runtime.start()
         self.runtime = runtime
         return runtime
@@ -155,7 +156,7 @@ class Harness:
 
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.producer.send_and_wait(
-            Topic.INTAKE_SUBMISSIONS,
+            self.topic,
             value=envelope.to_bytes(),
             key=self.key,
             headers=[(name, value.encode()) for name, value in envelope_headers(envelope).items()],
@@ -193,17 +194,6 @@ class Harness:
 
 @pytest.fixture(scope="module")
 async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    # Create the topic up front: a consumer subscribing to a missing topic would only see
-    # it after its next metadata refresh (minutes).
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(str(Topic.INTAKE_SUBMISSIONS), num_partitions=1, replication_factor=1)]
-            )
-    finally:
-        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -474,14 +464,16 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "import asyncio, sys\n"
         "from notifications.bootstrap import build_runtime, default_settings\n"
         "async def main():\n"
-        "    runtime = build_runtime(default_settings(), consumer_name=sys.argv[1])\n"
+        "    runtime = build_runtime(\n"
+        "        default_settings(), consumer_name=sys.argv[1], submissions_topic=sys.argv[2]\n"
+        "    )\n"
         "    await runtime.start()\n"
         "    await asyncio.Event().wait()\n"
         "asyncio.run(main())\n"
     )
     with open(log_file, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", script, harness.consumer_name],
+            [sys.executable, "-c", script, harness.consumer_name, harness.topic],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -13,12 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from shared.platform.logging import correlation_id_var
 from shared.platform.settings import ServiceSettings
 
 CORRELATION_HEADER = "X-Correlation-ID"
+HTTP_ERROR_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
 
 
 class Role(StrEnum):
@@ -81,7 +88,17 @@ def install_error_handlers(app: FastAPI) -> None:
             body["errors"] = [{"field": exc.field, "reason": exc.message}]
         return JSONResponse(status_code=exc.status_code, content=body)
 
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": code, "message": str(exc.detail)},
+            headers=dict(exc.headers or {}),
+        )
+
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ApiError, on_api_error)
 
 

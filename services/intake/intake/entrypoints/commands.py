@@ -33,17 +33,16 @@ def subscribe_commands(consumer: EventConsumer, service: IntakeService, topic: s
             received_on=command.received_on,
         )
         try:
-            # A savepoint keeps the inbox claim intact if the command is rejected.
-            async with conn.transaction():
-                await service.submit_in(
-                    conn,
-                    draft,
-                    entered_by=f"kafka:{envelope.producer}",
-                    trace=Trace(
-                        correlation_id=envelope.correlation_id,
-                        causation_id=str(envelope.event_id),
-                    ),
-                )
+            # Runs in the inbox transaction: a rejected command rolls back with it entirely.
+            await service.submit_in(
+                conn,
+                draft,
+                entered_by=f"kafka:{envelope.producer}",
+                trace=Trace(
+                    correlation_id=envelope.correlation_id,
+                    causation_id=str(envelope.event_id),
+                ),
+            )
         except NotFound as error:
             raise PermanentFailure(str(error)) from None
         except DomainError as error:

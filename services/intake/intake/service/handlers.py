@@ -68,6 +68,24 @@ class SubmitOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class IntakeTopics:
+    """Where intake publishes and listens; tests and benchmarks use private copies."""
+
+    consultations: str = Topic.INTAKE_CONSULTATIONS.value
+    submissions: str = Topic.INTAKE_SUBMISSIONS.value
+    commands: str = Topic.INTAKE_SUBMISSION_COMMANDS.value
+
+    @classmethod
+    def private(cls, label: str) -> IntakeTopics:
+        suffix = uuid.uuid4().hex[:10]
+        return cls(
+            consultations=f"{label}.consultations-{suffix}.v1",
+            submissions=f"{label}.submissions-{suffix}.v1",
+            commands=f"{label}.submission-commands-{suffix}.v1",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     correlation_id: str | None = None
     causation_id: str | None = None
@@ -80,19 +98,25 @@ def _jsonable(value: Any) -> Any:
 
 class IntakeService:
     def __init__(
-        self, pool: Callable[[], asyncpg.Pool], *, zone: ZoneInfo, clock: Clock = utc_now
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        zone: ZoneInfo,
+        clock: Clock = utc_now,
+        topics: IntakeTopics = IntakeTopics(),
     ) -> None:
         self._pool = pool
         self._zone = zone
         self._clock = clock
+        self._topics = topics
 
     async def _stage(
         self, conn: DbConnection, payload: EventPayload, *, key: uuid.UUID, trace: Trace
     ) -> None:
         topic = (
-            Topic.INTAKE_SUBMISSIONS
+            self._topics.submissions
             if isinstance(payload, SubmissionReceived)
-            else Topic.INTAKE_CONSULTATIONS
+            else self._topics.consultations
         )
         envelope = new_envelope(
             payload,
@@ -100,7 +124,7 @@ class IntakeService:
             correlation_id=trace.correlation_id or correlation_id_var.get(),
             causation_id=trace.causation_id,
         )
-        await add_to_outbox(conn, envelope, topic=topic.value, key=str(key))
+        await add_to_outbox(conn, envelope, topic=topic, key=str(key))
 
     # --- consultations -------------------------------------------------------------
 
@@ -371,6 +395,7 @@ __all__ = [
     "FieldProblem",
     "IdempotencyMismatch",
     "IntakeService",
+    "IntakeTopics",
     "InvalidRequest",
     "NotFound",
     "SubmitOutcome",

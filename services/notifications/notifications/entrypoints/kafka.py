@@ -9,9 +9,14 @@ from shared.contracts.topics import Topic
 from shared.platform.runtime import ServiceRuntime
 
 
-def register_subscriptions(runtime: ServiceRuntime, receipts: ReceiptRequests) -> None:
+def register_subscriptions(
+    runtime: ServiceRuntime,
+    receipts: ReceiptRequests,
+    *,
+    submissions_topic: str = Topic.INTAKE_SUBMISSIONS.value,
+) -> None:
     runtime.consumer.subscribe(
-        Topic.INTAKE_SUBMISSIONS,
+        submissions_topic,
         receipts.on_submission_received,
         models=[SubmissionReceived],
         description="Queues a receipt email (RODO notice included) when the submitter "
