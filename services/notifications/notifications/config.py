@@ -33,9 +33,10 @@ class NotificationsSettings(ServiceSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = "Strategia <strategia@localhost>"
 
-    delivery_max_attempts: int = Field(default=8, ge=1)
-    # Retry n waits base * 2**(n-1) seconds, never more than the cap.
-    delivery_backoff_seconds: float = Field(default=2.0, gt=0)
+    # Retry n waits base * 2**(n-1) seconds, never more than the cap: with these defaults a
+    # relay may be down for about 75 minutes before a receipt is given up.
+    delivery_max_attempts: int = Field(default=10, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0)
     delivery_max_backoff_seconds: float = Field(default=900.0, gt=0)
     # Fallback when a NOTIFY was missed (listener connection lost, another replica's insert).
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0)
