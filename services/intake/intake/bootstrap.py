@@ -16,7 +16,7 @@ from shared.contracts.intake import (
     ConsultationAnnounced,
     ConsultationClosed,
     ConsultationOpened,
-    ConsultationWindowExtended,
+    ConsultationWindowChanged,
     SubmissionReceived,
 )
 from shared.platform.gmina import current_profile
@@ -61,7 +61,7 @@ def build(
     subscribe_commands(runtime.consumer, service, topics.commands)
     runtime.document_publication(
         topics.consultations,
-        [ConsultationAnnounced, ConsultationOpened, ConsultationClosed, ConsultationWindowExtended],
+        [ConsultationAnnounced, ConsultationOpened, ConsultationClosed, ConsultationWindowChanged],
         "Consultation life cycle, keyed by consultation id",
     )
     runtime.document_publication(

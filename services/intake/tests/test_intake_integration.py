@@ -165,7 +165,7 @@ async def test_consultation_admin_api(start_intake: Factory) -> None:
             >= {
                 "intake.ConsultationAnnounced",
                 "intake.ConsultationOpened",
-                "intake.ConsultationWindowExtended",
+                "intake.ConsultationWindowChanged",
             }
         ),
     )

@@ -67,13 +67,16 @@ class ConsultationClosed(EventPayload):
     closes_at: AwareDatetime
 
 
-class ConsultationWindowExtended(EventPayload):
-    event_type = "intake.ConsultationWindowExtended"
+class ConsultationWindowChanged(EventPayload):
+    """The window moved: freely before opening, only extended once open."""
+
+    event_type = "intake.ConsultationWindowChanged"
 
     consultation_id: uuid.UUID
     title: str
     opens_at: AwareDatetime
     closes_at: AwareDatetime
+    previous_opens_at: AwareDatetime
     previous_closes_at: AwareDatetime
 
 

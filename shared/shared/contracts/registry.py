@@ -9,7 +9,7 @@ from shared.contracts.intake import (
     ConsultationAnnounced,
     ConsultationClosed,
     ConsultationOpened,
-    ConsultationWindowExtended,
+    ConsultationWindowChanged,
     SubmissionReceived,
     SubmitSubmission,
 )
@@ -21,7 +21,7 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
         ConsultationAnnounced,
         ConsultationOpened,
         ConsultationClosed,
-        ConsultationWindowExtended,
+        ConsultationWindowChanged,
     ),
     Topic.INTAKE_SUBMISSIONS: (SubmissionReceived,),
     Topic.INTAKE_SUBMISSION_COMMANDS: (SubmitSubmission,),

@@ -80,24 +80,16 @@ async def list_consultations(conn: DbConnection, *, limit: int, offset: int) -> 
     return [_consultation(row) for row in rows]
 
 
-async def update_consultation(
-    conn: DbConnection,
-    consultation: Consultation,
-    *,
-    window_moved: bool,
-) -> None:
-    # Moving the window re-arms the scheduler for whatever has not happened yet.
+async def update_consultation(conn: DbConnection, consultation: Consultation) -> None:
+    # The scheduler reads opens_at/closes_at afresh, so a moved window needs nothing more.
     await conn.execute(
         "UPDATE consultations SET title = $2, description = $3, opens_at = $4, closes_at = $5,"
-        " updated_at = now(),"
-        " closed_announced_at = CASE WHEN $6 THEN NULL ELSE closed_announced_at END"
-        " WHERE id = $1",
+        " updated_at = now() WHERE id = $1",
         consultation.id,
         consultation.title,
         consultation.description,
         consultation.opens_at,
         consultation.closes_at,
-        window_moved,
     )
 
 

@@ -36,7 +36,7 @@ from shared.contracts.intake import (
     ConsultationClosed,
     ConsultationKind,
     ConsultationOpened,
-    ConsultationWindowExtended,
+    ConsultationWindowChanged,
     SubmissionReceived,
 )
 from shared.contracts.topics import Topic
@@ -194,15 +194,16 @@ class IntakeService:
                 title=title if title is not None else changed.title,
                 description=description if description is not None else changed.description,
             )
-            await repository.update_consultation(conn, changed, window_moved=window_moved)
+            await repository.update_consultation(conn, changed)
             if window_moved:
                 await self._stage(
                     conn,
-                    ConsultationWindowExtended(
+                    ConsultationWindowChanged(
                         consultation_id=changed.id,
                         title=changed.title,
                         opens_at=changed.opens_at,
                         closes_at=changed.closes_at,
+                        previous_opens_at=current.opens_at,
                         previous_closes_at=current.closes_at,
                     ),
                     key=changed.id,
