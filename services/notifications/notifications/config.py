@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator
 
 from shared.platform.settings import ServiceSettings
 
@@ -30,6 +30,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_username: SecretStr | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = SmtpTls.NONE
+    # PEM bundle of CAs trusted for the relay's certificate in addition to the system store
+    # (a private relay with an internal CA). Must exist: a typo fails at startup, not per send.
+    smtp_ca_file: FilePath | None = None
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = "Strategia <strategia@localhost>"
 
@@ -41,10 +44,10 @@ class NotificationsSettings(ServiceSettings):
     # Fallback when a NOTIFY was missed (listener connection lost, another replica's insert).
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0)
 
-    @field_validator("smtp_username", "smtp_password", mode="before")
+    @field_validator("smtp_username", "smtp_password", "smtp_ca_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # docker compose passes `${VAR:-}` as an empty string: that means "no credentials".
+        # docker compose passes `${VAR:-}` as an empty string: that means unset.
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return value

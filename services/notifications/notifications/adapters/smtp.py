@@ -65,6 +65,8 @@ class SmtpSender:
         self._envelope_sender = parseaddr(settings.mail_from)[1]
         if settings.smtp_password is not None and settings.smtp_username is None:
             log.warning("SMTP password set without a username: sending without authentication")
+        if settings.smtp_ca_file is not None and settings.smtp_tls is SmtpTls.NONE:
+            log.warning("SMTP CA file set but smtp_tls is none: the connection is not encrypted")
 
     async def send(self, delivery: Delivery) -> None:
         settings = self._settings
@@ -85,6 +87,8 @@ class SmtpSender:
                 use_tls=settings.smtp_tls is SmtpTls.TLS,
                 # Explicit False: aiosmtplib would otherwise upgrade whenever offered.
                 start_tls=settings.smtp_tls is SmtpTls.STARTTLS,
+                # Loaded on top of the system store by aiosmtplib's default TLS context.
+                cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
                 timeout=settings.smtp_timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError) as error:
