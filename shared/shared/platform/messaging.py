@@ -181,8 +181,8 @@ class EventConsumer:
         models: Iterable[type[EventPayload]],
         description: str | None = None,
     ) -> None:
-        registry = EventRegistry(models)
-        model_list = list(models)
+        model_list = list(models)  # iterated twice below: a generator would run dry
+        registry = EventRegistry(model_list)
 
         async def on_message(message: KafkaMessage) -> None:
             await self._process(message, registry, handler)
