@@ -28,7 +28,7 @@ from devtools.kafka import start_kafka
 from devtools.postgres import acreate_database, start_postgres
 from intake.bootstrap import build
 from intake.config import IntakeSettings
-from intake.service.handlers import IntakeTopics
+from shared.contracts.topics import Topic
 
 ADMIN = {"Authorization": "Bearer bench-admin"}
 
@@ -76,13 +76,9 @@ async def run(count: int, concurrency: int) -> None:
             admin_token="bench-admin",  # noqa: S106 - throw-away benchmark token
             log_level="WARNING",
             kafka_topic_partitions=3,
+            kafka_topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
         )
-        topics = IntakeTopics.private("bench")
-        intake = build(
-            settings,
-            consumer_name=f"bench-{uuid.uuid4().hex[:8]}",
-            topics=topics,
-        )
+        intake = build(settings)
         await intake.runtime.start()
         try:
             client = httpx.AsyncClient(
@@ -105,7 +101,7 @@ async def run(count: int, concurrency: int) -> None:
             url = f"/v1/consultations/{consultation['id']}/submissions"
 
             consumer = AIOKafkaConsumer(
-                topics.submissions,
+                intake.runtime.topic_names(Topic.INTAKE_SUBMISSIONS),
                 bootstrap_servers=kafka,
                 auto_offset_reset="latest",
                 group_id=f"bench-{uuid.uuid4().hex}",

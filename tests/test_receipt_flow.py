@@ -6,64 +6,61 @@ talking only through the real Kafka broker; the email lands on a real SMTP serve
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
 import pytest
 
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
-from devtools.testing import wait_for
-from intake.bootstrap import Intake, build
+from devtools.testing import (
+    ADMIN,
+    RunningService,
+    consultation_payload,
+    settings_for_test,
+    start_service,
+    unique_prefix,
+    wait_for,
+    wait_until_consumed,
+)
 from intake.config import IntakeSettings
-from intake.service.handlers import IntakeTopics
-from notifications.bootstrap import build_runtime
 from notifications.config import NotificationsSettings
-from shared.platform.runtime import ServiceRuntime
+from shared.contracts.topics import Topic
 
 pytestmark = pytest.mark.integration
-
-ADMIN = {"Authorization": "Bearer flow-admin"}
 
 
 @pytest.fixture
 async def system(
     kafka_bootstrap_servers: str, new_database: DatabaseFactory, smtp_sink: SmtpSink
-) -> AsyncIterator[tuple[Intake, ServiceRuntime]]:
-    # Private topics: only this test's events flow, whatever the broker carried before.
-    topics = IntakeTopics.private("flow")
-    intake = build(
-        IntakeSettings(
+) -> AsyncIterator[tuple[RunningService, RunningService]]:
+    # One namespace for both: only this test's events flow, whatever the broker carried.
+    prefix = unique_prefix("flow")
+    intake = await start_service(
+        "intake",
+        settings_for_test(
+            IntakeSettings,
             database_url=await new_database.create("intake"),
-            kafka_bootstrap_servers=kafka_bootstrap_servers,
-            admin_token="flow-admin",
-            log_json=False,
-            outbox_poll_interval_seconds=0.5,
+            kafka=kafka_bootstrap_servers,
+            prefix=prefix,
         ),
-        consumer_name=f"intake-{uuid.uuid4().hex[:8]}",
-        topics=topics,
     )
-    notifications = build_runtime(
-        NotificationsSettings(
+    notifications = await start_service(
+        "notifications",
+        settings_for_test(
+            NotificationsSettings,
             database_url=await new_database.create("notifications"),
-            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            kafka=kafka_bootstrap_servers,
+            prefix=prefix,
             smtp_host=smtp_sink.host,
             smtp_port=smtp_sink.port,
-            log_json=False,
             dispatcher_poll_seconds=0.5,
         ),
-        consumer_name=f"notifications-{uuid.uuid4().hex[:8]}",
-        submissions_topic=topics.submissions,
     )
-    await intake.runtime.start()
-    await notifications.start()
     yield intake, notifications
     await notifications.stop()
-    await intake.runtime.stop()
+    await intake.stop()
 
 
 def text_part(message: EmailMessage) -> str:
@@ -74,24 +71,15 @@ def text_part(message: EmailMessage) -> str:
 
 
 async def test_web_submission_sends_one_receipt_with_number_and_digest(
-    system: tuple[Intake, ServiceRuntime], smtp_sink: SmtpSink
+    system: tuple[RunningService, RunningService], smtp_sink: SmtpSink
 ) -> None:
     intake, notifications = system
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=intake.app), base_url="http://intake"
-    )
-    now = datetime.now(UTC)
+    client = intake.client
     consultation = (
         await client.post(
             "/v1/consultations",
             headers=ADMIN,
-            json={
-                "title": "Strategia Rozwoju Gminy Konstancin-Jeziorna 2040+",
-                "description": "Konsultacje projektu strategii.",
-                "kind": "strategy",
-                "opens_at": (now - timedelta(hours=1)).isoformat(),
-                "closes_at": (now + timedelta(days=39)).isoformat(),
-            },
+            json=consultation_payload(title="Strategia Rozwoju Gminy Konstancin-Jeziorna 2040+"),
         )
     ).json()
     recipient = f"mieszkanka.{uuid.uuid4().hex[:10]}@example.org"
@@ -112,26 +100,26 @@ async def test_web_submission_sends_one_receipt_with_number_and_digest(
         return [m for m in smtp_sink.messages() if m["To"] == recipient]
 
     async def delivered() -> bool:
-        sent = await notifications.pool.fetchval(
+        sent = await notifications.runtime.pool.fetchval(
             "SELECT count(*) FROM deliveries WHERE recipient = $1 AND status = 'sent'", recipient
         )
         return bool(sent == 1) and len(ours()) == 1
 
     await wait_for(delivered, "the receipt email")
 
-    # The idempotent replay produced no second event, so no second delivery either: the
-    # intake outbox is drained and notifications has consumed everything it was sent.
+    # The idempotent replay produced no second event, so no second delivery either: once
+    # intake's outbox is drained and notifications has committed everything on the topic,
+    # every effect there will ever be is in its database.
     async def drained() -> bool:
-        return await intake.runtime.pool.fetchval("SELECT count(*) FROM outbox") == 0
+        return await intake.count("outbox") == 0
 
     await wait_for(drained, "intake's outbox to drain")
-    await asyncio.sleep(0)  # let the consumer loop run once more
-    assert (
-        await notifications.pool.fetchval(
-            "SELECT count(*) FROM deliveries WHERE recipient = $1", recipient
-        )
-        == 1
+    await wait_until_consumed(
+        notifications.settings.kafka_bootstrap_servers,
+        notifications.runtime.consumer.group_id,
+        notifications.topic(Topic.INTAKE_SUBMISSIONS),
     )
+    assert await notifications.count("deliveries WHERE recipient = $1", recipient) == 1
 
     (message,) = ours()
     text = " ".join(text_part(message).split())  # the text part is wrapped at 76 columns

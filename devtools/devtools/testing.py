@@ -1,13 +1,25 @@
-"""Helpers for tests on the real broker: wait for an outcome, read a topic."""
+"""Helpers for tests on the real broker: wait for an outcome, read a topic, start a service
+in a namespace of its own, and the request bodies tests share."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeAlias, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.platform.runtime import Service, ServiceRuntime, definition_of
+from shared.platform.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
 
 DEADLINE_SECONDS = 60.0
 
@@ -69,3 +81,164 @@ def body(record: Record) -> dict[str, Any]:
 
 def headers(record: Record) -> dict[str, str]:
     return {name: value.decode() for name, value in record.headers}
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, *, deadline_s: float = DEADLINE_SECONDS
+) -> T:
+    """Poll `probe` until it returns something truthy, and return that; fail saying what
+    never happened (and the last value seen)."""
+    last: T | None = None
+    try:
+        async with asyncio.timeout(deadline_s):
+            while True:
+                last = await probe()
+                if last:
+                    return last
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
+
+
+def unique_prefix(label: str = "t") -> str:
+    """A topic and consumer-group namespace no other test shares (`kafka_topic_prefix`)."""
+    return f"{label}-{uuid.uuid4().hex[:10]}."
+
+
+async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
+    """How many records of `topic` (all partitions) the consumer group has committed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return sum(meta.offset for partition, meta in offsets.items() if partition.topic == topic)
+
+
+async def end_offset(kafka: str, topic: str) -> int:
+    """How many records `topic` holds (all partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # Fetches the cluster's metadata (and lets the consumer's own tasks start: stopping
+        # a consumer whose tasks never ran raises CancelledError in aiokafka 0.12).
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
+
+
+async def wait_until_consumed(kafka: str, group_id: str, topic: str) -> None:
+    """Wait until the group committed everything the topic held when this was called: the
+    consumer has had every effect of those records (offsets commit after the effect)."""
+    target = await end_offset(kafka, topic)
+
+    async def caught_up() -> bool:
+        return await committed_offset(kafka, group_id, topic) >= target
+
+    await wait_for(caught_up, f"{group_id} to consume {target} records of {topic}")
+
+
+# --- common request bodies ------------------------------------------------------------------
+
+# Fresh per test session: nothing to leak, nothing a test could depend on by value.
+ADMIN_TOKEN = f"admin-{secrets.token_hex(12)}"
+COORDINATOR_TOKEN = f"coordinator-{secrets.token_hex(12)}"
+CLERK_TOKEN = f"clerk-{secrets.token_hex(12)}"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+COORDINATOR = {"Authorization": f"Bearer {COORDINATOR_TOKEN}"}
+CLERK = {"Authorization": f"Bearer {CLERK_TOKEN}"}
+
+
+def consultation_payload(**changes: Any) -> dict[str, Any]:
+    """A strategy consultation open from yesterday for 40 days (admin's POST body)."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "title": "Strategia Rozwoju Gminy 2040+",
+        "description": "Konsultacje projektu strategii rozwoju.",
+        "kind": "strategy",
+        "opens_at": (now - timedelta(days=1)).isoformat(),
+        "closes_at": (now + timedelta(days=40)).isoformat(),
+    }
+    payload.update(changes)
+    return payload
+
+
+def submission_payload(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "submitter": {"kind": "resident", "email": "jan.kowalski@example.com", "locality": "Gassy"},
+        "theme": "social",
+        "title": "Żłobek w Gassach",
+        "body": "W Gassach brakuje żłobka; proszę o ujęcie go w strategii.",
+        "consent": {"processing": True, "contact": False},
+    }
+    payload.update(changes)
+    return payload
+
+
+# --- services under test --------------------------------------------------------------------
+
+
+def settings_for_test(
+    settings_type: type[S], *, database_url: str, kafka: str, prefix: str, **overrides: Any
+) -> S:
+    """Settings for a service under test: quick polling, one partition, known tokens."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": kafka,
+        "kafka_topic_prefix": prefix,
+        "kafka_topic_partitions": 1,
+        "admin_token": ADMIN_TOKEN,
+        "coordinator_token": COORDINATOR_TOKEN,
+        "clerk_token": CLERK_TOKEN,
+        "log_json": False,
+        "outbox_poll_interval_seconds": 0.5,
+        "consumer_retry_backoff_seconds": 0.1,
+    }
+    values.update(overrides)
+    return settings_type(**values)
+
+
+@dataclass
+class RunningService:
+    """A service built from its definition, started in this process, with an HTTP client."""
+
+    service: Service
+    settings: ServiceSettings
+    client: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> ServiceRuntime[Any]:
+        return self.service.runtime
+
+    async def count(self, table: str, *args: Any) -> int:
+        """Rows of `table` (may carry a WHERE clause with $n parameters)."""
+        value = await self.runtime.pool.fetchval(f"SELECT count(*) FROM {table}", *args)
+        return int(value)
+
+    def topic(self, topic: str) -> str:
+        """The physical name of a logical topic in this service's namespace."""
+        return self.runtime.topic_names(topic)
+
+    async def stop(self) -> None:
+        if self.runtime.started:
+            await self.runtime.stop()
+        await self.client.aclose()
+
+
+async def start_service(
+    name: str, settings: ServiceSettings, **build_options: Any
+) -> RunningService:
+    definition = definition_of(name)
+    service = definition.build(settings, **build_options)
+    await service.runtime.start()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service.app), base_url=f"http://{name}"
+    )
+    return RunningService(service=service, settings=settings, client=client)

@@ -1,7 +1,10 @@
 """The platform on the real broker and server: outbox → Kafka → inbox, dead letters, retries.
 
-Two runtimes play two services, each with its own database. Every test uses its own
-topic and consumer group, so tests do not see each other's messages.
+Two runtimes play two services (intake publishing `intake.consultations.v1`, groups
+consuming it), each with its own database. Every test runs in its own topic namespace
+(`kafka_topic_prefix`), so tests do not see each other's messages. The consumer's effects
+table has no unique key on purpose: only the inbox stands between a redelivery and a
+second effect.
 """
 
 from __future__ import annotations
@@ -10,96 +13,113 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from devtools.testing import Record, count, headers, read_topic, wait_for
-from shared.contracts.envelope import Envelope, EventPayload, new_envelope
-from shared.platform.database import DbConnection
-from shared.platform.messaging import DLT_ORIGINAL_OFFSET, DLT_ORIGINAL_TOPIC, DLT_REASON
-from shared.platform.outbox import OutboxRelay, add_to_outbox
+from devtools.testing import (
+    count,
+    headers,
+    read_topic,
+    settings_for_test,
+    unique_prefix,
+    wait_for,
+    wait_until_consumed,
+)
+from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.intake import ConsultationClosed
+from shared.contracts.topics import Topic
+from shared.platform.messaging import (
+    DLT_ATTEMPTS,
+    DLT_ORIGINAL_OFFSET,
+    DLT_ORIGINAL_SIZE,
+    DLT_ORIGINAL_TOPIC,
+    DLT_REASON,
+    DLT_TRUNCATED,
+)
+from shared.platform.outbox import OutboxRelay
 from shared.platform.runtime import ServiceRuntime
 from shared.platform.settings import ServiceSettings
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 pytestmark = pytest.mark.integration
 
-
-class ThingHappened(EventPayload):
-    event_type = "test.ThingHappened"
-
-    thing_id: uuid.UUID
-    label: str
-
-
 EFFECTS_MIGRATION = """-- migrate:up
-CREATE TABLE effects (event_id uuid PRIMARY KEY, label text NOT NULL);
+CREATE TABLE effects (id bigserial PRIMARY KEY, event_id uuid NOT NULL, label text NOT NULL);
 -- migrate:down
 DROP TABLE effects;
 """
 
-
-def settings(dsn: str, kafka: str) -> ServiceSettings:
-    return ServiceSettings(
-        database_url=dsn,
-        kafka_bootstrap_servers=kafka,
-        log_json=False,
-        outbox_poll_interval_seconds=0.5,
-        consumer_retry_backoff_seconds=0.05,
-        consumer_max_attempts=3,
-        kafka_topic_partitions=1,
-    )
+Handler = Callable[[PostgresUnitOfWork, Envelope[Any]], Awaitable[None]]
 
 
 @dataclass
 class Pair:
     topic: str
-    producer: ServiceRuntime
-    consumer: ServiceRuntime
+    producer: ServiceRuntime[PostgresUnitOfWork]
+    consumer: ServiceRuntime[PostgresUnitOfWork]
     kafka: str
 
 
-async def read_all(kafka: str, topic: str, expected: int) -> list[Record]:
-    return await read_topic(kafka, topic, until=count(expected))
-
-
-Handler = Callable[[DbConnection, Envelope[Any]], Awaitable[None]]
-
-
-async def record_effect(conn: DbConnection, envelope: Envelope[Any]) -> None:
-    await conn.execute(
+async def record_effect(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+    await uow.connection.execute(
         "INSERT INTO effects (event_id, label) VALUES ($1, $2)",
         envelope.event_id,
-        envelope.data.label,
+        envelope.data.title,
+    )
+
+
+def closed(label: str) -> ConsultationClosed:
+    return ConsultationClosed(
+        consultation_id=uuid.uuid4(), title=label, closes_at=datetime.now(UTC)
     )
 
 
 @pytest.fixture
 async def make_pair(
     kafka_bootstrap_servers: str, new_database: Any, tmp_path: Path
-) -> AsyncIterator[Callable[[Handler], Awaitable[Pair]]]:
-    started: list[ServiceRuntime] = []
+) -> AsyncIterator[Callable[..., Awaitable[Pair]]]:
+    started: list[ServiceRuntime[PostgresUnitOfWork]] = []
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "20990101000000_effects.sql").write_text(EFFECTS_MIGRATION)
 
-    async def build(handler: Handler) -> Pair:
-        topic = f"test.platform-{uuid.uuid4().hex[:12]}.v1"
+    async def build(
+        handler: Handler, *, before_start: Callable[[str, str], Awaitable[None]] | None = None
+    ) -> Pair:
+        prefix = unique_prefix("platform")
+
+        async def settings(name: str) -> ServiceSettings:
+            return settings_for_test(
+                ServiceSettings,
+                database_url=await new_database.create(name),
+                kafka=kafka_bootstrap_servers,
+                prefix=prefix,
+                consumer_retry_backoff_seconds=0.05,
+                consumer_max_attempts=3,
+            )
+
         producer = ServiceRuntime(
-            name="producer",
-            settings=settings(await new_database.create("producer"), kafka_bootstrap_servers),
+            name="intake",
+            settings=await settings("producer"),
             migrations=migrations,
+            unit_of_work=PostgresUnitOfWork,
         )
-        producer.document_publication(topic, [ThingHappened], "test events")
+        producer.document_publication(Topic.INTAKE_CONSULTATIONS, "test events")
         consumer = ServiceRuntime(
-            name="consumer",
-            settings=settings(await new_database.create("consumer"), kafka_bootstrap_servers),
+            name="groups",
+            settings=await settings("consumer"),
             migrations=migrations,
-            consumer_name=f"consumer-{uuid.uuid4().hex[:8]}",
+            unit_of_work=PostgresUnitOfWork,
         )
-        consumer.consumer.subscribe(topic, handler, models=[ThingHappened])
+        consumer.consumer.subscribe(Topic.INTAKE_CONSULTATIONS, handler)
+        topic = producer.topic_names(Topic.INTAKE_CONSULTATIONS)
+        if before_start is not None:
+            await before_start(kafka_bootstrap_servers, topic)
         await producer.start()
         started.append(producer)
         await consumer.start()
@@ -111,10 +131,13 @@ async def make_pair(
         await runtime.stop()
 
 
-async def stage(pair: Pair, label: str) -> Envelope[ThingHappened]:
-    envelope = new_envelope(ThingHappened(thing_id=uuid.uuid4(), label=label), producer="producer")
-    async with pair.producer.pool.acquire() as conn, conn.transaction():
-        await add_to_outbox(conn, envelope, topic=pair.topic, key=str(envelope.data.thing_id))
+async def stage(pair: Pair, label: str) -> Envelope[Any]:
+    """Commit an event through the producer's unit of work; returns its envelope."""
+    async with pair.producer.unit_of_work() as uow:
+        event = closed(label)
+        uow.stage_event(event, key=event.consultation_id)
+        await uow.commit()
+    [envelope] = uow.envelopes
     return envelope
 
 
@@ -123,22 +146,58 @@ async def effects(pair: Pair) -> list[tuple[uuid.UUID, str]]:
     return [(row["event_id"], row["label"]) for row in rows]
 
 
-async def test_outbox_event_reaches_the_other_service_exactly_once(make_pair: Any) -> None:
+async def send_raw(pair: Pair, *values: bytes, topic: str | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=pair.kafka, max_request_size=2_000_000)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic or pair.topic, value, key=b"k", partition=0)
+    finally:
+        await producer.stop()
+
+
+async def test_staged_events_reach_the_other_service_exactly_once(make_pair: Any) -> None:
     pair: Pair = await make_pair(record_effect)
-    sent = [await stage(pair, f"thing-{index}") for index in range(5)]
+    labels = [f"thing-{index}" for index in range(5)]
+    async with pair.producer.unit_of_work() as uow:
+        for label in labels:
+            event = closed(label)
+            uow.stage_event(event, key=event.consultation_id)
+        keys = [event.key for event in uow.events]
+        await uow.commit()
 
     async def all_arrived() -> bool:
         return len(await effects(pair)) == 5
 
     await wait_for(all_arrived, "five effects")
-    assert await effects(pair) == [(e.event_id, e.data.label) for e in sent]
+    assert [label for _, label in await effects(pair)] == labels
     assert await pair.producer.pool.fetchval("SELECT count(*) FROM outbox") == 0
-    # Kafka carried each event once, in order, keyed by the aggregate id.
-    records = await read_all(pair.kafka, pair.topic, 5)
-    assert [json.loads(r.value)["data"]["label"] for r in records] == [
-        f"thing-{i}" for i in range(5)
-    ]
-    assert [r.key for r in records] == [str(e.data.thing_id).encode() for e in sent]
+    # Kafka carried each event once, in order, keyed by the aggregate id, on the topic the
+    # registry binds the event type to, from the producer named by the runtime.
+    records = await read_topic(pair.kafka, pair.topic, until=count(5))
+    assert [json.loads(r.value)["data"]["title"] for r in records] == labels
+    assert [r.key for r in records] == [key.encode() for key in keys]
+    assert {json.loads(r.value)["producer"] for r in records} == {"intake"}
+
+
+async def test_a_unit_of_work_left_without_commit_publishes_nothing(make_pair: Any) -> None:
+    pair: Pair = await make_pair(record_effect)
+    async with pair.producer.unit_of_work() as uow:
+        uow.stage_event(closed("never"), key=uuid.uuid4())
+        await uow.connection.execute(
+            "INSERT INTO effects (event_id, label) VALUES ($1, 'x')", uuid.uuid4()
+        )
+    async with pair.producer.unit_of_work() as uow:
+        event = closed("committed")
+        uow.stage_event(event, key=event.consultation_id)
+        await uow.commit()
+
+    await wait_for(lambda: _labels_are(pair, ["committed"]), "the committed event only")
+    assert await pair.producer.pool.fetchval("SELECT count(*) FROM effects") == 0
+
+
+async def _labels_are(pair: Pair, labels: list[str]) -> bool:
+    return [label for _, label in await effects(pair)] == labels
 
 
 async def test_relay_killed_between_publish_and_mark_publishes_again_once_effect(
@@ -167,96 +226,86 @@ async def test_relay_killed_between_publish_and_mark_publishes_again_once_effect
     finally:
         await restarted.stop()
 
-    on_topic = await read_all(pair.kafka, pair.topic, 2)
+    on_topic = await read_topic(pair.kafka, pair.topic, until=count(2))
     assert [json.loads(r.value)["event_id"] for r in on_topic] == [str(envelope.event_id)] * 2
-
-    async def consumed_both() -> bool:
-        count = await pair.consumer.pool.fetchval(
-            "SELECT count(*) FROM inbox WHERE event_id = $1", envelope.event_id
-        )
-        return bool(count == 1) and await _group_caught_up(pair, expected_offset=2)
-
-    await wait_for(consumed_both, "the consumer to process both copies")
+    await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
     assert await effects(pair) == [(envelope.event_id, "crash-between")]
-
-
-async def _group_caught_up(pair: Pair, *, expected_offset: int) -> bool:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=pair.kafka)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(pair.consumer.consumer.name)
-    finally:
-        await admin.close()
-    committed = sum(meta.offset for tp, meta in offsets.items() if tp.topic == pair.topic)
-    return bool(committed >= expected_offset)
+    assert await pair.consumer.pool.fetchval("SELECT count(*) FROM inbox") == 1
 
 
 async def test_same_event_delivered_twice_has_one_effect(make_pair: Any) -> None:
     pair: Pair = await make_pair(record_effect)
-    envelope = new_envelope(ThingHappened(thing_id=uuid.uuid4(), label="twice"), producer="x")
-    producer = AIOKafkaProducer(bootstrap_servers=pair.kafka)
-    await producer.start()
-    try:
-        for _ in range(2):
-            await producer.send_and_wait(pair.topic, envelope.to_bytes(), key=b"k")
-    finally:
-        await producer.stop()
+    envelope = new_envelope(closed("twice"), producer="intake")
+    await send_raw(pair, envelope.to_bytes(), envelope.to_bytes())
 
-    await wait_for(lambda: _group_caught_up(pair, expected_offset=2), "both deliveries")
+    await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
     assert await effects(pair) == [(envelope.event_id, "twice")]
+
+
+async def test_a_reader_tolerates_what_a_newer_producer_added(make_pair: Any) -> None:
+    """A producer one minor change ahead adds an optional field to the payload and one to
+    the envelope: a consumer still on today's contract processes the event all the same."""
+    pair: Pair = await make_pair(record_effect)
+    envelope = new_envelope(closed("from-the-future"), producer="intake")
+    newer = json.loads(envelope.to_bytes())
+    newer["data"]["closing_note"] = "Dziękujemy za udział"  # added in a later minor version
+    newer["schema_minor"] = 2
+    await send_raw(pair, json.dumps(newer).encode())
+
+    await wait_for(lambda: _labels_are(pair, ["from-the-future"]), "the newer event's effect")
+    assert await effects(pair) == [(envelope.event_id, "from-the-future")]
 
 
 async def test_malformed_message_is_dead_lettered_and_partition_moves_on(
     make_pair: Any,
 ) -> None:
     pair: Pair = await make_pair(record_effect)
-    good = new_envelope(ThingHappened(thing_id=uuid.uuid4(), label="after-bad"), producer="x")
+    good = new_envelope(closed("after-bad"), producer="intake")
     unknown_version = json.loads(good.to_bytes())
     unknown_version["event_version"] = 9
-    producer = AIOKafkaProducer(bootstrap_servers=pair.kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(pair.topic, b"{not json", key=b"k", partition=0)
-        await producer.send_and_wait(
-            pair.topic, json.dumps(unknown_version).encode(), key=b"k", partition=0
-        )
-        await producer.send_and_wait(pair.topic, good.to_bytes(), key=b"k", partition=0)
-    finally:
-        await producer.stop()
+    nul_in_title = json.loads(new_envelope(closed("x"), producer="intake").to_bytes())
+    nul_in_title["data"]["title"] = "NUL\u0000here"
+    await send_raw(
+        pair,
+        b"{not json",
+        json.dumps(unknown_version).encode(),
+        json.dumps(nul_in_title).encode(),
+        good.to_bytes(),
+    )
 
-    async def good_processed() -> bool:
-        return len(await effects(pair)) == 1
-
-    await wait_for(good_processed, "the good message after the bad ones")
+    await wait_for(lambda: _labels_are(pair, ["after-bad"]), "the good message after the bad")
     assert await effects(pair) == [(good.event_id, "after-bad")]
 
-    dead = await read_all(pair.kafka, f"{pair.topic}.dlt", 2)
+    dead = await read_topic(pair.kafka, f"{pair.topic}.dlt", until=count(3))
     dead_headers = [headers(record) for record in dead]
     assert dead[0].value == b"{not json"
     assert dead_headers[0][DLT_REASON].startswith("invalid envelope")
     assert dead_headers[0][DLT_ORIGINAL_TOPIC] == pair.topic
     assert dead_headers[0][DLT_ORIGINAL_OFFSET] == "0"
-    assert dead_headers[1][DLT_REASON] == "unknown event type or version: test.ThingHappened v9"
+    assert (
+        dead_headers[1][DLT_REASON] == "unknown event type or version: intake.ConsultationClosed v9"
+    )
     assert dead_headers[1][DLT_ORIGINAL_OFFSET] == "1"
+    # Input that can never succeed fails at once, not after the retries.
+    assert "NUL" in dead_headers[2][DLT_REASON]
+    assert [h[DLT_ATTEMPTS] for h in dead_headers] == ["1", "1", "1"]
 
 
 async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> None:
     calls: dict[str, int] = {}
 
-    async def flaky(conn: DbConnection, envelope: Envelope[Any]) -> None:
-        label = envelope.data.label
+    async def flaky(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+        label = envelope.data.title
         calls[label] = calls.get(label, 0) + 1
         if label == "always-fails" or calls[label] < 3:
             raise ConnectionError(f"downstream unavailable ({label})")
-        await record_effect(conn, envelope)
+        await record_effect(uow, envelope)
 
     pair: Pair = await make_pair(flaky)
     recovers = await stage(pair, "recovers")
     doomed = await stage(pair, "always-fails")
 
-    dead = await read_all(pair.kafka, f"{pair.topic}.dlt", 1)
+    dead = await read_topic(pair.kafka, f"{pair.topic}.dlt", until=count(1))
     assert json.loads(dead[0].value)["event_id"] == str(doomed.event_id)
     reason = headers(dead[0])[DLT_REASON]
     assert reason.startswith("gave up after 3 attempts")
@@ -264,3 +313,48 @@ async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> Non
     assert await effects(pair) == [(recovers.event_id, "recovers")]
     # the failed attempts left nothing behind, not even an inbox row
     assert await pair.consumer.pool.fetchval("SELECT count(*) FROM inbox") == 1
+
+
+async def test_a_message_near_the_size_limit_is_dead_lettered_as_a_capped_copy(
+    make_pair: Any,
+) -> None:
+    pair: Pair = await make_pair(record_effect)
+    huge = b"x" * 1_000_000  # not an envelope; with headers, too big to copy whole
+    good = new_envelope(closed("after-huge"), producer="intake")
+    await send_raw(pair, huge, good.to_bytes())
+
+    await wait_for(lambda: _labels_are(pair, ["after-huge"]), "the message after the huge one")
+    [dead] = await read_topic(pair.kafka, f"{pair.topic}.dlt", until=count(1))
+    dead_headers = headers(dead)
+    assert dead_headers[DLT_TRUNCATED] == "true"
+    assert dead_headers[DLT_ORIGINAL_SIZE] == str(len(huge))
+    assert dead_headers[DLT_ORIGINAL_OFFSET] == "0"
+    assert dead.value == huge[: pair.consumer.settings.dead_letter_max_bytes]
+
+
+async def test_an_unwritable_dead_letter_topic_cannot_jam_the_partition(make_pair: Any) -> None:
+    """The dead-letter topic refuses every copy: publishing is retried like a handler and,
+    at the limit, the letter is kept in the database; the partition moves on."""
+
+    async def tiny_dead_letter_topic(kafka: str, topic: str) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(f"{topic}.dlt", 1, 1, topic_configs={"max.message.bytes": "1024"})]
+            )
+        finally:
+            await admin.close()
+
+    pair: Pair = await make_pair(record_effect, before_start=tiny_dead_letter_topic)
+    poison = b"{" + b"y" * 5000  # not JSON, and bigger than the dead-letter topic allows
+    good = new_envelope(closed("after-poison"), producer="intake")
+    await send_raw(pair, poison, good.to_bytes())
+
+    await wait_for(lambda: _labels_are(pair, ["after-poison"]), "the message after the poison")
+    row = await pair.consumer.pool.fetchrow("SELECT * FROM dead_letters")
+    assert row is not None
+    assert bytes(row["value"]) == poison
+    assert row["kafka_offset"] == 0
+    assert row["reason"].startswith("invalid envelope")
+    assert row["attempts"] == 3  # consumer_max_attempts: publishing was retried, then stored

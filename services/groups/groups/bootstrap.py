@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from groups.config import GroupsSettings
-from shared.platform.runtime import ServiceRuntime, create_http_app
+from shared.platform.runtime import (
+    Service,
+    ServiceDefinition,
+    ServiceRuntime,
+    create_http_app,
+)
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
+NAME = "groups"
 DESCRIPTION = (
     "Thematic working groups: volunteers sign up, groups review submissions and publish "
     "recommendations. (Skeleton: health, database and Kafka wiring; the domain arrives "
@@ -17,14 +22,13 @@ DESCRIPTION = (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def default_settings() -> GroupsSettings:
-    return GroupsSettings()
+def build(settings: GroupsSettings) -> Service:
+    runtime = ServiceRuntime(
+        name=NAME, settings=settings, migrations=MIGRATIONS, unit_of_work=PostgresUnitOfWork
+    )
+    return Service(runtime=runtime, app=create_http_app(runtime, [], description=DESCRIPTION))
 
 
-def build_runtime(settings: GroupsSettings) -> ServiceRuntime:
-    return ServiceRuntime(name="groups", settings=settings, migrations=MIGRATIONS)
-
-
-def build_app(settings: GroupsSettings) -> FastAPI:
-    runtime = build_runtime(settings)
-    return create_http_app(runtime, [], description=DESCRIPTION)
+SERVICE = ServiceDefinition(
+    name=NAME, description=DESCRIPTION, settings=GroupsSettings, build=build
+)

@@ -1,15 +1,6 @@
 """`python -m intake`: run the intake service."""
 
-from __future__ import annotations
-
-from intake.bootstrap import build_app, default_settings
-from shared.platform.runtime import serve
-
-
-def main() -> None:
-    settings = default_settings()
-    serve(build_app(settings), settings)
-
+from shared.platform.runtime import main
 
 if __name__ == "__main__":
-    main()
+    main("intake")

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI
-
+from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.scheduler import run_scheduler
-from intake.service.handlers import Clock, IntakeService, IntakeTopics, utc_now
-from shared.contracts.intake import (
-    ConsultationAnnounced,
-    ConsultationClosed,
-    ConsultationOpened,
-    ConsultationWindowChanged,
-    SubmissionReceived,
+from intake.service.handlers import IntakeService
+from shared.clock import Clock, utc_now
+from shared.contracts.topics import Topic
+from shared.platform.runtime import (
+    Service,
+    ServiceDefinition,
+    ServiceRuntime,
+    create_http_app,
 )
-from shared.platform.gmina import current_profile
-from shared.platform.runtime import ServiceRuntime, create_http_app
 
+NAME = "intake"
 DESCRIPTION = (
     "Intake: the mayor's office opens consultations with a time window; residents, village "
     "councils, entrepreneurs and organisations submit needs and proposals through any "
@@ -30,54 +28,32 @@ DESCRIPTION = (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-@dataclass(frozen=True, slots=True)
-class Intake:
-    runtime: ServiceRuntime
-    service: IntakeService
-    app: FastAPI
-
-
-def default_settings() -> IntakeSettings:
-    return IntakeSettings()
-
-
-def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
-    return build(settings).runtime
-
-
-def build(
-    settings: IntakeSettings,
-    *,
-    clock: Clock = utc_now,
-    consumer_name: str = "intake",
-    topics: IntakeTopics = IntakeTopics(),  # noqa: B008 - frozen, so sharing is safe
-) -> Intake:
+def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
     runtime = ServiceRuntime(
-        name="intake", settings=settings, migrations=MIGRATIONS, consumer_name=consumer_name
+        name=NAME,
+        settings=settings,
+        migrations=MIGRATIONS,
+        unit_of_work=PostgresIntakeUnitOfWork,
     )
-    service = IntakeService(
-        lambda: runtime.pool, zone=current_profile().zone, clock=clock, topics=topics
-    )
-    subscribe_commands(runtime.consumer, service, topics.commands)
+    service = IntakeService(zone=settings.gmina().zone, clock=clock)
+    subscribe_commands(runtime.consumer, service)
     runtime.document_publication(
-        topics.consultations,
-        [ConsultationAnnounced, ConsultationOpened, ConsultationClosed, ConsultationWindowChanged],
-        "Consultation life cycle, keyed by consultation id",
+        Topic.INTAKE_CONSULTATIONS, "Consultation life cycle, keyed by consultation id"
     )
     runtime.document_publication(
-        topics.submissions,
-        [SubmissionReceived],
-        "Accepted submissions, keyed by submission id",
+        Topic.INTAKE_SUBMISSIONS, "Accepted submissions, keyed by submission id"
     )
 
-    async def scheduler(_: ServiceRuntime) -> None:
-        await run_scheduler(service, max_interval=settings.scheduler_interval_seconds)
+    async def scheduler() -> None:
+        await run_scheduler(
+            service, runtime.unit_of_work, max_interval=settings.scheduler_interval_seconds
+        )
 
     runtime.add_worker("consultation-scheduler", scheduler)
-    router = build_router(service, runtime.auth, page_size_max=settings.page_size_max)
-    app = create_http_app(runtime, [router], description=DESCRIPTION)
-    return Intake(runtime=runtime, service=service, app=app)
+    router = build_router(service, runtime.unit_of_work, runtime.auth)
+    return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 
 
-def build_app(settings: IntakeSettings) -> FastAPI:
-    return build(settings).app
+SERVICE = ServiceDefinition(
+    name=NAME, description=DESCRIPTION, settings=IntakeSettings, build=build
+)

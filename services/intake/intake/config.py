@@ -13,4 +13,3 @@ class IntakeSettings(ServiceSettings):
     # How often the scheduler looks for consultations due to open or close (upper bound;
     # it also sleeps exactly until the next due moment when that comes sooner).
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
-    page_size_max: int = Field(default=200, ge=1)

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
+from intake.domain.commands import Submit
 from intake.domain.consultation import (
     DEFAULT_THEMES,
     Consultation,
@@ -17,8 +19,6 @@ from intake.domain.consultation import (
 )
 from intake.domain.errors import InvalidRequest, OutsideWindow, WindowConflict
 from intake.domain.submission import (
-    BODY_MAX,
-    SubmissionDraft,
     canonical_form,
     check_content,
     check_window,
@@ -26,10 +26,11 @@ from intake.domain.submission import (
     receipt_number,
 )
 from shared.contracts.intake import (
+    BODY_MAX,
     Channel,
     ConsentData,
     ConsultationKind,
-    Language,
+    SubmissionContent,
     SubmitterData,
     SubmitterKind,
 )
@@ -54,20 +55,25 @@ def consultation(**changes: object) -> Consultation:
     return Consultation(**fields)  # type: ignore[arg-type]
 
 
-def draft(**changes: object) -> SubmissionDraft:
-    fields: dict[str, object] = {
-        "consultation_id": uuid.uuid4(),
+def draft(
+    *,
+    channel: Channel = Channel.WEB,
+    consultation_id: uuid.UUID | None = None,
+    **changes: object,
+) -> Submit:
+    content: dict[str, object] = {
         "submitter": SubmitterData(kind=SubmitterKind.RESIDENT, locality="Gassy"),
         "theme": "social",
         "title": "  Żłobek w Gassach ",
         "body": "Potrzebny jest żłobek.",
         "consent": ConsentData(processing=True),
-        "channel": Channel.WEB,
-        "language": Language.PL,
-        "received_on": None,
     }
-    fields.update(changes)
-    return SubmissionDraft(**fields)  # type: ignore[arg-type]
+    content.update(changes)
+    return Submit(
+        consultation_id=consultation_id or uuid.uuid4(),
+        content=SubmissionContent.model_validate(content),
+        channel=channel,
+    )
 
 
 class TestWindow:
@@ -119,18 +125,15 @@ class TestWindow:
 
 
 class TestContent:
-    def test_trims_and_accepts(self) -> None:
-        checked = check_content(draft(), consultation())
-        assert checked.title == "Żłobek w Gassach"
+    def test_content_types_trim_and_accept(self) -> None:
+        checked = draft()
+        check_content(checked, consultation())
+        assert checked.content.title == "Żłobek w Gassach"
 
     @pytest.mark.parametrize(
         ("changes", "field"),
         [
             ({"consent": ConsentData(processing=False)}, "consent.processing"),
-            ({"title": "   "}, "title"),
-            ({"body": ""}, "body"),
-            ({"body": "x" * (BODY_MAX + 1)}, "body"),
-            ({"title": "x" * 301}, "title"),
             ({"theme": "tourism"}, "theme"),
             ({"channel": Channel.PAPER}, "received_on"),
             ({"received_on": date(2025, 9, 1)}, "received_on"),
@@ -138,8 +141,27 @@ class TestContent:
     )
     def test_names_the_offending_field(self, changes: dict[str, object], field: str) -> None:
         with pytest.raises(InvalidRequest) as error:
-            check_content(draft(**changes), consultation())
+            check_content(draft(**changes), consultation())  # type: ignore[arg-type]
         assert [problem.field for problem in error.value.problems] == [field]
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"title": "   "}, "title"),
+            ({"title": "\u200b\ufeff \u2060"}, "title"),
+            ({"body": ""}, "body"),
+            ({"body": "x" * (BODY_MAX + 1)}, "body"),
+            ({"title": "x" * 301}, "title"),
+            ({"body": "NUL\x00inside"}, "body"),
+            ({"title": "lone \ud800 surrogate"}, "title"),
+        ],
+    )
+    def test_content_types_refuse_what_cannot_be_stored(
+        self, changes: dict[str, object], field: str
+    ) -> None:
+        with pytest.raises(ValidationError) as error:
+            draft(**changes)
+        assert [part["loc"][0] for part in error.value.errors()] == [field]
 
     def test_body_at_the_limit_is_fine(self) -> None:
         check_content(draft(body="x" * BODY_MAX), consultation())
@@ -183,7 +205,7 @@ class TestReceipt:
     def test_digest_is_sha256_of_canonical_json(self) -> None:
         d = draft(title="Żłobek", consultation_id=uuid.UUID(int=1))
         received = datetime(2025, 8, 12, 10, 0, tzinfo=UTC)
-        form = canonical_form(d, received)
+        form = canonical_form(d.consultation_id, d.content, d.channel, received)
         assert form == {
             "consultation_id": "00000000-0000-0000-0000-000000000001",
             "submitter": {"kind": "resident", "locality": "Gassy"},
@@ -198,5 +220,6 @@ class TestReceipt:
 
         canonical = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert digest_of(form) == hashlib.sha256(canonical.encode()).hexdigest()
-        assert digest_of(canonical_form(d, received)) == digest_of(form)
-        assert digest_of(canonical_form(draft(body="inna treść"), received)) != digest_of(form)
+        other = draft(title="Żłobek", consultation_id=uuid.UUID(int=1), body="inna treść")
+        other_form = canonical_form(other.consultation_id, other.content, other.channel, received)
+        assert digest_of(other_form) != digest_of(form)

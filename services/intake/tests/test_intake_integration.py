@@ -8,52 +8,51 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from devtools.testing import Record, body, headers, read_topic, wait_for
-from intake.bootstrap import Intake, build
+from devtools.testing import (
+    ADMIN,
+    CLERK,
+    Record,
+    RunningService,
+    body,
+    consultation_payload,
+    end_offset,
+    headers,
+    read_topic,
+    settings_for_test,
+    start_service,
+    submission_payload,
+    unique_prefix,
+    wait_for,
+)
 from intake.config import IntakeSettings
-from intake.domain.submission import BODY_MAX
-from intake.service.handlers import IntakeTopics
 from shared.contracts.envelope import new_envelope
 from shared.contracts.intake import (
+    BODY_MAX,
     ConsentData,
     SubmitSubmission,
     SubmitterData,
     SubmitterKind,
 )
+from shared.contracts.topics import Topic
 from shared.platform.messaging import DLT_REASON
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
-CLERK = {"Authorization": "Bearer clerk-secret"}
 
+class Service(RunningService):
+    """Intake under test: its client, tables and topics, and a consultation factory."""
 
-class Service:
-    def __init__(self, intake: Intake, client: httpx.AsyncClient, kafka: str, topics: IntakeTopics):
-        self.intake = intake
-        self.client = client
-        self.kafka = kafka
-        self.topics = topics
-
-    async def count(self, table: str) -> int:
-        value = await self.intake.runtime.pool.fetchval(f"SELECT count(*) FROM {table}")
-        return int(value)
+    @property
+    def kafka(self) -> str:
+        return self.settings.kafka_bootstrap_servers
 
     async def consultation(self, **changes: Any) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        payload = {
-            "title": "Strategia Rozwoju Gminy 2040+",
-            "description": "Konsultacje projektu strategii rozwoju.",
-            "kind": "strategy",
-            "opens_at": (now - timedelta(days=1)).isoformat(),
-            "closes_at": (now + timedelta(days=40)).isoformat(),
-        }
-        payload.update(changes)
-        response = await self.client.post("/v1/consultations", json=payload, headers=ADMIN)
+        response = await self.client.post(
+            "/v1/consultations", json=consultation_payload(**changes), headers=ADMIN
+        )
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
@@ -64,49 +63,32 @@ Factory = Callable[..., Awaitable[Service]]
 
 @pytest.fixture
 async def start_intake(kafka_bootstrap_servers: str, new_database: Any) -> AsyncIterator[Factory]:
-    running: list[Intake] = []
+    running: list[Service] = []
 
-    async def start(dsn: str | None = None, topics: IntakeTopics | None = None) -> Service:
-        settings = IntakeSettings(
+    async def start(dsn: str | None = None, prefix: str | None = None) -> Service:
+        settings = settings_for_test(
+            IntakeSettings,
             database_url=dsn or await new_database.create("intake"),
-            kafka_bootstrap_servers=kafka_bootstrap_servers,
-            admin_token="admin-secret",
-            clerk_token="clerk-secret",
-            coordinator_token="coordinator-secret",
-            log_json=False,
-            outbox_poll_interval_seconds=0.5,
+            kafka=kafka_bootstrap_servers,
+            # Its own namespace: only this test's events on its topics.
+            prefix=prefix or unique_prefix("intake"),
             scheduler_interval_seconds=0.5,
-            kafka_topic_partitions=1,
         )
-        private = topics or IntakeTopics.private("test")
-        intake = build(settings, consumer_name=f"intake-{uuid.uuid4().hex[:8]}", topics=private)
-        await intake.runtime.start()
-        running.append(intake)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=intake.app), base_url="http://intake"
-        )
-        return Service(intake, client, kafka_bootstrap_servers, private)
+        started = await start_service("intake", settings)
+        service = Service(started.service, started.settings, started.client)
+        running.append(service)
+        return service
 
     yield start
-    for intake in reversed(running):
-        if intake.runtime.started:
-            await intake.runtime.stop()
+    for service in reversed(running):
+        await service.stop()
 
 
 def for_consultation(consultation_id: str) -> Callable[[Record], bool]:
     return lambda record: body(record)["data"].get("consultation_id") == consultation_id
 
 
-def submission(**changes: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "submitter": {"kind": "resident", "email": "jan.kowalski@example.com", "locality": "Gassy"},
-        "theme": "social",
-        "title": "Żłobek w Gassach",
-        "body": "W Gassach brakuje żłobka; proszę o ujęcie go w strategii.",
-        "consent": {"processing": True, "contact": False},
-    }
-    payload.update(changes)
-    return payload
+submission = submission_payload
 
 
 async def test_consultation_admin_api(start_intake: Factory) -> None:
@@ -158,7 +140,7 @@ async def test_consultation_admin_api(start_intake: Factory) -> None:
 
     events = await read_topic(
         service.kafka,
-        service.topics.consultations,
+        service.topic(Topic.INTAKE_CONSULTATIONS),
         keep=for_consultation(created["id"]),
         until=lambda got: (
             {body(r)["event_type"] for r in got}
@@ -203,7 +185,7 @@ async def test_web_submission_receipt_event_and_idempotent_replay(start_intake: 
 
     events = await read_topic(
         service.kafka,
-        service.topics.submissions,
+        service.topic(Topic.INTAKE_SUBMISSIONS),
         keep=for_consultation(consultation["id"]),
         until=lambda got: len(got) >= 2,
     )
@@ -266,7 +248,11 @@ async def test_invalid_submissions_are_422_and_write_nothing(
     assert field in [error["field"] for error in response.json()["errors"]]
     assert await service.count("submissions") == 0
     assert await service.count("idempotency_keys") == 0
-    assert await service.count("outbox WHERE topic = 'intake.submissions.v1'") == 0
+    # An event row is in the outbox until published, then on the topic: check both, in
+    # this order, and a stray SubmissionReceived cannot slip between the two looks.
+    submissions_topic = service.topic(Topic.INTAKE_SUBMISSIONS)
+    assert await service.count("outbox WHERE topic = $1", submissions_topic) == 0
+    assert await end_offset(service.kafka, submissions_topic) == 0
 
 
 async def test_outside_the_window_is_409_with_when(start_intake: Factory) -> None:
@@ -356,7 +342,9 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
     try:
         for envelope in (bad, good, good):  # the good one is delivered twice
             await producer.send_and_wait(
-                service.topics.commands, envelope.to_bytes(), key=consultation["id"].encode()
+                service.topic(Topic.INTAKE_SUBMISSION_COMMANDS),
+                envelope.to_bytes(),
+                key=consultation["id"].encode(),
             )
     finally:
         await producer.stop()
@@ -366,14 +354,16 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
 
     await wait_for(stored, "the command's submission")
     dead = await read_topic(
-        service.kafka, f"{service.topics.commands}.dlt", until=lambda got: len(got) >= 1
+        service.kafka,
+        service.topic(Topic.INTAKE_SUBMISSION_COMMANDS) + ".dlt",
+        until=lambda got: len(got) >= 1,
     )
     assert json.loads(dead[0].value)["event_id"] == str(bad.event_id)
     assert "theme: unknown theme" in headers(dead[0])[DLT_REASON]
 
     events = await read_topic(
         service.kafka,
-        service.topics.submissions,
+        service.topic(Topic.INTAKE_SUBMISSIONS),
         keep=for_consultation(consultation["id"]),
         until=lambda got: len(got) >= 1,
     )
@@ -396,16 +386,16 @@ async def test_opening_and_closing_are_published_also_after_a_restart(
         opens_at=(now + timedelta(seconds=2)).isoformat(),
         closes_at=(now + timedelta(seconds=3)).isoformat(),
     )
-    await service.intake.runtime.stop()  # down while the window opens and closes
+    await service.runtime.stop()  # down while the window opens and closes
 
     async def window_passed() -> bool:
         return datetime.now(UTC) > now + timedelta(seconds=3)
 
     await wait_for(window_passed, "the window to pass")
-    await start_intake(dsn, service.topics)
+    await start_intake(dsn, service.settings.kafka_topic_prefix)
     events = await read_topic(
         service.kafka,
-        service.topics.consultations,
+        service.topic(Topic.INTAKE_CONSULTATIONS),
         keep=for_consultation(created["id"]),
         until=lambda got: len({body(r)["event_id"] for r in got}) >= 3,
     )

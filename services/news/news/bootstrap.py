@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from news.config import NewsSettings
-from shared.platform.runtime import ServiceRuntime, create_http_app
+from shared.platform.runtime import (
+    Service,
+    ServiceDefinition,
+    ServiceRuntime,
+    create_http_app,
+)
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
+NAME = "news"
 DESCRIPTION = (
     "News and alerts (e.g. IMGW warnings) pushed to subscribed residents. (Skeleton: "
     "health, database and Kafka wiring; the domain arrives with its issue.)"
@@ -16,14 +21,11 @@ DESCRIPTION = (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def default_settings() -> NewsSettings:
-    return NewsSettings()
+def build(settings: NewsSettings) -> Service:
+    runtime = ServiceRuntime(
+        name=NAME, settings=settings, migrations=MIGRATIONS, unit_of_work=PostgresUnitOfWork
+    )
+    return Service(runtime=runtime, app=create_http_app(runtime, [], description=DESCRIPTION))
 
 
-def build_runtime(settings: NewsSettings) -> ServiceRuntime:
-    return ServiceRuntime(name="news", settings=settings, migrations=MIGRATIONS)
-
-
-def build_app(settings: NewsSettings) -> FastAPI:
-    runtime = build_runtime(settings)
-    return create_http_app(runtime, [], description=DESCRIPTION)
+SERVICE = ServiceDefinition(name=NAME, description=DESCRIPTION, settings=NewsSettings, build=build)

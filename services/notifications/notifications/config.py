@@ -22,9 +22,6 @@ class NotificationsSettings(ServiceSettings):
     database_url: str = "postgresql://notifications@127.0.0.1:55432/notifications"
     http_port: int = 8003
 
-    # Bundled profile name or path of a TOML file; None = STRATEGIA_GMINA_PROFILE or default.
-    gmina_profile: str | None = None
-
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_username: SecretStr | None = None

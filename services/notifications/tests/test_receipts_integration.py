@@ -1,9 +1,7 @@
 """The "Receipts" issue end to end, against a real Kafka broker, PostgreSQL and SMTP server.
 
-Isolation: every test gets a fresh database, its own SMTP sink and its own consumer group
-(which also names the inbox). The topic `intake.submissions.v1` is shared by the whole
-session, and a new consumer group reads it from the beginning, so assertions filter on the
-test's own recipients, event ids and delivery ids.
+Isolation: every test gets a fresh database, its own SMTP sink and its own topic namespace
+(`kafka_topic_prefix`): its own `intake.submissions.v1` and consumer group.
 
 Ordering: all events of one test are published with one Kafka key, so they share a
 partition and are consumed in order, and the dispatcher sends in the order deliveries were
@@ -24,44 +22,30 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.proc import free_ports
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
-from notifications.bootstrap import build_runtime, http_app
+from devtools.testing import (
+    ADMIN_TOKEN,
+    CLERK_TOKEN,
+    RunningService,
+    eventually,
+    settings_for_test,
+    start_service,
+    unique_prefix,
+)
 from notifications.config import NotificationsSettings
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
 from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
 from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
-from shared.platform.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration
-
-ADMIN_TOKEN = f"admin-{uuid.uuid4().hex}"
-CLERK_TOKEN = f"clerk-{uuid.uuid4().hex}"
-# Generous: eventual outcomes, never a performance claim.
-DEADLINE_SECONDS = 90.0
-
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """Poll `probe` until it returns something truthy; fail saying what never happened."""
-    last: T | None = None
-    try:
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            while True:
-                last = await probe()
-                if last:
-                    return last
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
 
 
 def unique_recipient() -> str:
@@ -76,7 +60,7 @@ def submission_event(
         submission_id=uuid.uuid4(),
         consultation_id=uuid.uuid4(),
         consultation_title="Strategia rozwoju Gminy Konstancin-Jeziorna 2026–2035",
-        theme="mobilność",
+        theme="spatial",
         submitter_kind=SubmitterKind.RESIDENT,
         locality="Słomczyn",
         title=f"Uwagi {suffix}",
@@ -133,26 +117,21 @@ class Harness:
         self.producer = producer
         self.mailbox = Mailbox(sink)
         self.sink = sink
-        self.consumer_name = f"notifications-test-{uuid.uuid4().hex[:12]}"
-        # Its own copy of the submissions topic: no other test's events to wade through.
-        self.topic = f"test.submissions-{uuid.uuid4().hex[:12]}.v1"
+        # The test's own copy of the submissions topic: no other test's events to wade through.
+        self.topic = settings.kafka_topic_prefix + Topic.INTAKE_SUBMISSIONS
         # One key for every event of the test: one partition, consumed in publishing order.
         self.key = uuid.uuid4().hex.encode()
-        self.runtime: ServiceRuntime | None = None
+        self.running: RunningService | None = None
 
-    async def start(self) -> ServiceRuntime:
-        assert self.runtime is None, "already running"
-        runtime = build_runtime(
-            self.settings, consumer_name=self.consumer_name, submissions_topic=self.topic
-        )
-        await runtime.start()
-        self.runtime = runtime
-        return runtime
+    async def start(self) -> RunningService:
+        assert self.running is None, "already running"
+        self.running = await start_service("notifications", self.settings)
+        return self.running
 
     async def stop(self) -> None:
-        if self.runtime is not None:
-            runtime, self.runtime = self.runtime, None
-            await runtime.stop()
+        if self.running is not None:
+            running, self.running = self.running, None
+            await running.stop()
 
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.producer.send_and_wait(
@@ -206,27 +185,26 @@ def service_settings(
     database_url: str, kafka_bootstrap_servers: str, sink: SmtpSink, **overrides: Any
 ) -> NotificationsSettings:
     values: dict[str, Any] = {
-        "database_url": database_url,
-        "kafka_bootstrap_servers": kafka_bootstrap_servers,
         "smtp_host": sink.host,
         "smtp_port": sink.port,
         "smtp_tls": "none",
         "smtp_timeout_seconds": 10.0,
         "mail_from": "Strategia Test <strategia@example.org>",
-        "admin_token": ADMIN_TOKEN,
-        "clerk_token": CLERK_TOKEN,
         "coordinator_token": None,
         "gmina_profile": "konstancin-jeziorna",
         "delivery_max_attempts": 8,
         "delivery_backoff_seconds": 0.2,
         "delivery_max_backoff_seconds": 1.0,
         "dispatcher_poll_seconds": 0.5,
-        "outbox_poll_interval_seconds": 0.5,
-        "consumer_retry_backoff_seconds": 0.1,
-        "log_json": False,
     }
     values.update(overrides)
-    return NotificationsSettings(**values)
+    return settings_for_test(
+        NotificationsSettings,
+        database_url=database_url,
+        kafka=kafka_bootstrap_servers,
+        prefix=unique_prefix("notifications"),
+        **values,
+    )
 
 
 @pytest.fixture
@@ -378,7 +356,11 @@ async def test_delivery_fails_for_good_and_publishes_delivery_failed(
         return bool(rows[0]["n"] == 0)
 
     await eventually(outbox_drained, "the outbox relay to publish DeliveryFailed")
-    published = await find_delivery_failed(kafka_bootstrap_servers, failed["id"])
+    published = await find_delivery_failed(
+        kafka_bootstrap_servers,
+        harness.settings.kafka_topic_prefix + Topic.NOTIFICATIONS_DELIVERIES,
+        failed["id"],
+    )
     assert published.event_type == "notifications.DeliveryFailed"
     assert published.producer == "notifications"
     assert published.correlation_id == event.correlation_id
@@ -390,9 +372,11 @@ async def test_delivery_fails_for_good_and_publishes_delivery_failed(
     assert published.data["last_error"]
 
 
-async def find_delivery_failed(bootstrap_servers: str, delivery_id: uuid.UUID) -> RawEnvelope:
+async def find_delivery_failed(
+    bootstrap_servers: str, topic: str, delivery_id: uuid.UUID
+) -> RawEnvelope:
     consumer = AIOKafkaConsumer(
-        Topic.NOTIFICATIONS_DELIVERIES,
+        topic,
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest",
@@ -445,12 +429,15 @@ async def test_a_killed_service_sends_the_pending_receipt_after_restart(
 
 
 def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[bytes]:
-    """The service as a real OS process (same settings and consumer group as the harness)."""
+    """`python -m notifications` as a real OS process, with the harness's settings."""
     settings = harness.settings
     env = {
         **os.environ,
         "STRATEGIA_DATABASE_URL": settings.database_url,
         "STRATEGIA_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STRATEGIA_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "STRATEGIA_KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+        "STRATEGIA_HTTP_PORT": str(free_ports(1)[0]),
         "STRATEGIA_SMTP_HOST": settings.smtp_host,
         "STRATEGIA_SMTP_PORT": str(settings.smtp_port),
         "STRATEGIA_SMTP_TLS": settings.smtp_tls.value,
@@ -458,22 +445,11 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_DELIVERY_BACKOFF_SECONDS": str(settings.delivery_backoff_seconds),
         "STRATEGIA_DELIVERY_MAX_BACKOFF_SECONDS": str(settings.delivery_max_backoff_seconds),
         "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
-        "STRATEGIA_GMINA_PROFILE": "konstancin-jeziorna",
+        "STRATEGIA_GMINA_PROFILE": settings.gmina_profile,
     }
-    script = (
-        "import asyncio, sys\n"
-        "from notifications.bootstrap import build_runtime, default_settings\n"
-        "async def main():\n"
-        "    runtime = build_runtime(\n"
-        "        default_settings(), consumer_name=sys.argv[1], submissions_topic=sys.argv[2]\n"
-        "    )\n"
-        "    await runtime.start()\n"
-        "    await asyncio.Event().wait()\n"
-        "asyncio.run(main())\n"
-    )
     with open(log_file, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", script, harness.consumer_name, harness.topic],
+            [sys.executable, "-m", "notifications"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -486,7 +462,7 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
 
 async def test_delivery_log_for_admins(make_harness: Callable[..., Awaitable[Harness]]) -> None:
     harness = await make_harness()
-    runtime = await harness.start()
+    running = await harness.start()
     first_recipient = unique_recipient()
     second_recipient = unique_recipient()
     first = submission_event(first_recipient)
@@ -497,9 +473,8 @@ async def test_delivery_log_for_admins(make_harness: Callable[..., Awaitable[Har
     await harness.mailbox.wait_for(first_recipient, 2)
     await harness.mailbox.wait_for(second_recipient)
 
-    transport = httpx.ASGITransport(app=http_app(runtime))
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
+    async with running.client as client:
         assert (await client.get("/health/ready")).status_code == 200
 
         assert (await client.get("/v1/deliveries")).status_code == 401

@@ -13,15 +13,24 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.clock import utc_now
+from shared.contracts.fields import Line
+
+# Readers tolerate what they do not know: a producer one minor version ahead may add an
+# optional field, and a consumer still on the older contract must go on working (during a
+# rolling deploy, say). Additions are the only changes allowed within a topic version; the
+# contract compatibility test guards the rest. HTTP input models stay strict.
+TOLERANT_READER = ConfigDict(frozen=True, extra="ignore")
+
 
 class EventPayload(BaseModel):
-    """Base of every event payload: frozen, strict about unknown fields.
+    """Base of every event payload: frozen, tolerant of fields added by newer producers.
 
     Subclasses declare `event_type` and `event_version`; together they select the model on
     the consuming side. A breaking change is a new major version on a new topic.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT_READER
 
     event_type: ClassVar[str]
     event_version: ClassVar[int] = 1
@@ -30,22 +39,18 @@ class EventPayload(BaseModel):
 PayloadT = TypeVar("PayloadT", bound=EventPayload)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Envelope(BaseModel, Generic[PayloadT]):
     """Metadata plus payload, serialised as one JSON object on the topic."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT_READER
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    event_type: str
-    event_version: int = Field(ge=1)
+    event_type: Line
+    event_version: int = Field(ge=1, le=1000)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
-    producer: str
-    correlation_id: str
-    causation_id: str | None = None
+    producer: Line
+    correlation_id: Line
+    causation_id: Line | None = None
     data: PayloadT
 
     @field_validator("occurred_at")
@@ -60,15 +65,15 @@ class Envelope(BaseModel, Generic[PayloadT]):
 class RawEnvelope(BaseModel):
     """The envelope with an undecoded payload: the first step of reading a message."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT_READER
 
     event_id: uuid.UUID
-    event_type: str
-    event_version: int = Field(ge=1)
+    event_type: Line
+    event_version: int = Field(ge=1, le=1000)
     occurred_at: AwareDatetime
-    producer: str
-    correlation_id: str
-    causation_id: str | None = None
+    producer: Line
+    correlation_id: Line
+    causation_id: Line | None = None
     data: dict[str, Any]
 
 

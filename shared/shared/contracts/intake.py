@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
-from shared.contracts.envelope import EventPayload
+from shared.contracts.envelope import TOLERANT_READER, EventPayload
+from shared.contracts.fields import Consent, SafeDate, SafeDatetime, Text
 
 
 class ConsultationKind(StrEnum):
@@ -39,22 +40,31 @@ class Language(StrEnum):
     EN = "en"
 
 
+TITLE_MAX = 300
+BODY_MAX = 10_000
+THEME_PATTERN = r"^[a-z][a-z0-9_-]{1,39}$"
+Theme = Annotated[str, Field(pattern=THEME_PATTERN)]
+Title = Annotated[str, Text(TITLE_MAX)]
+Body = Annotated[str, Text(BODY_MAX)]
+Locality = Annotated[str, Text(120, multiline=False)]
+
+
 class ConsultationAnnounced(EventPayload):
     event_type = "intake.ConsultationAnnounced"
 
     consultation_id: uuid.UUID
-    title: str
+    title: Title
     kind: ConsultationKind
     opens_at: AwareDatetime
     closes_at: AwareDatetime
-    themes: tuple[str, ...]
+    themes: tuple[Theme, ...]
 
 
 class ConsultationOpened(EventPayload):
     event_type = "intake.ConsultationOpened"
 
     consultation_id: uuid.UUID
-    title: str
+    title: Title
     opens_at: AwareDatetime
     closes_at: AwareDatetime
 
@@ -63,7 +73,7 @@ class ConsultationClosed(EventPayload):
     event_type = "intake.ConsultationClosed"
 
     consultation_id: uuid.UUID
-    title: str
+    title: Title
     closes_at: AwareDatetime
 
 
@@ -73,7 +83,7 @@ class ConsultationWindowChanged(EventPayload):
     event_type = "intake.ConsultationWindowChanged"
 
     consultation_id: uuid.UUID
-    title: str
+    title: Title
     opens_at: AwareDatetime
     closes_at: AwareDatetime
     previous_opens_at: AwareDatetime
@@ -90,39 +100,56 @@ class SubmissionReceived(EventPayload):
 
     submission_id: uuid.UUID
     consultation_id: uuid.UUID
-    consultation_title: str
-    theme: str | None
+    consultation_title: Title
+    theme: Theme | None
     submitter_kind: SubmitterKind
-    locality: str | None
-    title: str
-    body: str
+    locality: Locality | None
+    title: Title
+    body: Body
     channel: Channel
     received_at: AwareDatetime
-    receipt_number: str
-    digest: str
+    receipt_number: Annotated[str, Text(40, multiline=False)]
+    digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     language: Language
     submitter_email: EmailStr | None = None
 
 
 class SubmitterData(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT_READER
 
     kind: SubmitterKind
-    name: str | None = Field(default=None, max_length=200)
-    organisation: str | None = Field(default=None, max_length=300)
+    name: Annotated[str, Text(200, multiline=False)] | None = None
+    organisation: Annotated[str, Text(300, multiline=False)] | None = None
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40)
-    locality: str | None = Field(default=None, max_length=120)
+    phone: Annotated[str, Text(40, multiline=False)] | None = None
+    locality: Locality | None = None
 
 
 class ConsentData(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT_READER
 
-    processing: bool
-    contact: bool = False
+    processing: Consent
+    contact: Consent = False
 
 
-class SubmitSubmission(EventPayload):
+class SubmissionContent(BaseModel):
+    """What someone submits, whatever the channel: the HTTP body and the Kafka command
+    both are this content, so it is validated by the same types everywhere."""
+
+    model_config = TOLERANT_READER
+
+    submitter: SubmitterData
+    theme: Theme | None = None
+    title: Title
+    body: Body
+    consent: ConsentData
+    language: Language = Language.PL
+    received_on: SafeDate | None = Field(
+        default=None, description="Paper forms: the day the form reached the office."
+    )
+
+
+class SubmitSubmission(EventPayload, SubmissionContent):
     """Command from another front channel: submit on someone's behalf.
 
     It goes through the same validation as the HTTP endpoint; the envelope's `event_id`
@@ -132,12 +159,5 @@ class SubmitSubmission(EventPayload):
     event_type = "intake.SubmitSubmission"
 
     consultation_id: uuid.UUID
-    submitter: SubmitterData
-    theme: str | None = None
-    title: str
-    body: str
-    consent: ConsentData
     channel: Channel = Channel.KAFKA
-    language: Language = Language.PL
-    received_on: date | None = None
-    received_at: datetime | None = None
+    received_at: SafeDatetime | None = None

@@ -1,4 +1,8 @@
-"""Which payload model belongs to which (event type, version) and topic."""
+"""Which payload model belongs to which (event type, version) and topic.
+
+`TOPIC_EVENTS` is the one place an event type is bound to its topic: staging an event looks
+its topic up here, so a new event type cannot be published anywhere before it is declared.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,19 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
 }
 
 
+def _topic_by_model() -> dict[type[EventPayload], Topic]:
+    found: dict[type[EventPayload], Topic] = {}
+    for topic, models in TOPIC_EVENTS.items():
+        for model in models:
+            if model in found:
+                raise ValueError(f"{model.__name__} is declared on {found[model]} and {topic}")
+            found[model] = topic
+    return found
+
+
+_TOPIC_OF = _topic_by_model()
+
+
 class EventRegistry:
     """Resolves a payload model from the envelope's type and version."""
 
@@ -40,13 +57,11 @@ class EventRegistry:
     def resolve(self, event_type: str, event_version: int) -> type[EventPayload] | None:
         return self._models.get((event_type, event_version))
 
-    @classmethod
-    def for_topic(cls, topic: Topic) -> EventRegistry:
-        return cls(TOPIC_EVENTS[topic])
-
 
 def topic_of(model: type[EventPayload]) -> Topic:
-    for topic, models in TOPIC_EVENTS.items():
-        if model in models:
-            return topic
-    raise LookupError(f"{model.__name__} is not declared on any topic")
+    try:
+        return _TOPIC_OF[model]
+    except KeyError:
+        raise LookupError(
+            f"{model.__name__} is not declared on any topic (shared/contracts/registry.py)"
+        ) from None

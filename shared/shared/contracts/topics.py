@@ -33,3 +33,20 @@ class Topic(StrEnum):
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DEAD_LETTER_SUFFIX}"
+
+
+class TopicNames:
+    """Physical topic and consumer-group names: the logical name behind a prefix.
+
+    The prefix (setting `kafka_topic_prefix`) lets several gminas or test runs share one
+    cluster; an empty prefix gives the names the contracts document.
+    """
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def __call__(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    def group(self, consumer: str) -> str:
+        return f"{self.prefix}{consumer}"

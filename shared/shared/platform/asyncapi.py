@@ -6,19 +6,20 @@ service; a test fails when a committed file and the code disagree.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import yaml
 
+from shared.platform.runtime import definition_of
+
 SERVICES = ("intake", "groups", "notifications", "news")
 
 
 def render(service: str) -> str:
-    bootstrap = importlib.import_module(f"{service}.bootstrap")
-    runtime = bootstrap.build_runtime(bootstrap.default_settings())
-    specification = runtime.asyncapi(bootstrap.DESCRIPTION).to_specification()
+    definition = definition_of(service)
+    runtime = definition.build_default().runtime
+    specification = runtime.asyncapi(definition.description).to_specification()
     # FastStream's channel order is not stable between runs: sort for a reviewable diff.
     document: str = yaml.safe_dump(
         specification.to_jsonable(), sort_keys=True, allow_unicode=True, width=100

@@ -7,7 +7,6 @@ Konstancin-Jeziorna is only the default for `STRATEGIA_GMINA_PROFILE`.
 from __future__ import annotations
 
 import functools
-import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -54,17 +53,12 @@ class GminaProfile(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-def load_profile(reference: str | None = None) -> GminaProfile:
-    """Load a profile by bundled name or by path to a TOML file."""
-    reference = reference or os.environ.get("STRATEGIA_GMINA_PROFILE") or DEFAULT_PROFILE
+@functools.cache
+def load_profile(reference: str = DEFAULT_PROFILE) -> GminaProfile:
+    """Load a profile by bundled name or by path to a TOML file (read once per process)."""
     path = Path(reference)
     if path.suffix == ".toml":
         text = path.read_text(encoding="utf-8")
     else:
         text = (resources.files("shared.gminas") / f"{reference}.toml").read_text("utf-8")
     return GminaProfile.model_validate(tomllib.loads(text))
-
-
-@functools.cache
-def current_profile() -> GminaProfile:
-    return load_profile()

@@ -12,10 +12,11 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from shared.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound
 from shared.platform.logging import correlation_id_var
 from shared.platform.settings import ServiceSettings
 
@@ -25,7 +26,47 @@ HTTP_ERROR_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
 }
+
+_ERROR_DESCRIPTIONS = {
+    400: "The request could not be read",
+    401: "No valid API token",
+    403: "The token's role may not do this",
+    404: "No such resource",
+    409: "The request conflicts with the resource's state",
+    413: "The request body is too large",
+    422: "The request is invalid; `errors` names each field and why",
+    429: "Too many requests; retry after the `Retry-After` seconds",
+    500: "An unexpected error; nothing was changed",
+    503: "A dependency is unavailable; retry after the `Retry-After` seconds",
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every service: a machine code, an English message, and per
+    field what is wrong (validation errors)."""
+
+    error: str
+    message: str
+    errors: list[FieldError] | None = None
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer."""
+    return {
+        code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS.get(code, "Error")}
+        for code in codes
+    }
 
 
 class Role(StrEnum):
@@ -71,6 +112,19 @@ def validation_error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def domain_error_status(error: DomainError) -> int:
+    """The HTTP status of a domain rule violation, by its kind."""
+    for kind, status_code in (
+        (InvalidRequest, 422),
+        (NotFound, 404),
+        (Conflict, 409),
+        (Forbidden, 403),
+    ):
+        if isinstance(error, kind):
+            return status_code
+    return 422
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -97,9 +151,25 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def on_domain_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+        if exc.problems:
+            body["errors"] = [{"field": p.field, "reason": p.reason} for p in exc.problems]
+        return JSONResponse(status_code=domain_error_status(exc), content=body)
+
+    async def on_unexpected_error(_: Request, exc: Exception) -> Response:
+        # Starlette logs the exception after this answer; the client learns nothing internal.
+        return JSONResponse(
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            content={"error": "internal_error", "message": "An unexpected error occurred."},
+        )
+
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
 
 
 def install_correlation_middleware(app: FastAPI) -> None:

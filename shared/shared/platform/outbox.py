@@ -1,10 +1,11 @@
 """Transactional outbox: write events with the state change, publish them afterwards.
 
-`add_to_outbox` runs inside the caller's transaction, so an event exists if and only if
-the change that caused it was committed. `OutboxRelay` publishes the rows in id order
-through an idempotent producer, waits for the broker's acknowledgement, and only then
-deletes them. A crash between publishing and deleting re-publishes the rows on restart:
-delivery is at-least-once and consumers deduplicate on `event_id` (see `inbox`).
+`OutboxWriter` runs inside the caller's transaction (a unit of work's commit), so an event
+exists if and only if the change that caused it was committed. `OutboxRelay` publishes
+the rows in id order through an idempotent producer, waits for the broker's
+acknowledgement, and only then deletes them. A crash between publishing and deleting
+re-publishes the rows on restart: delivery is at-least-once and consumers deduplicate on
+`event_id` (see `inbox`).
 
 Only one relay per database publishes at a time (a session advisory lock), which keeps
 per-key order across several replicas of a service.
@@ -15,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
 
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, EventPayload, new_envelope
+from shared.contracts.registry import topic_of
+from shared.contracts.topics import TopicNames
+from shared.platform.backoff import exponential_backoff
 from shared.platform.database import DbConnection
+from shared.platform.logging import correlation_id_var
+from shared.platform.notify import NotifyWaker
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +68,71 @@ def envelope_headers(envelope: Envelope[Any]) -> dict[str, str]:
     return headers
 
 
-async def add_to_outbox(
-    conn: DbConnection, envelope: Envelope[Any], *, topic: str, key: str
-) -> None:
-    """Stage an event in the caller's transaction; NOTIFY wakes the relay on commit."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("add_to_outbox must run inside the state change's transaction")
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, message_key, payload, headers)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        envelope.event_id,
-        topic,
-        key,
-        envelope.to_bytes(),
-        envelope_headers(envelope),
-    )
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Where an event comes from: the conversation, and the message that caused it."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedEvent:
+    """An event a use case raised, waiting for its transaction to commit."""
+
+    payload: EventPayload
+    key: str
+    trace: Trace
+
+
+class OutboxWriter:
+    """Turns staged events into outbox rows in the caller's transaction.
+
+    The topic comes from the registry (`topic_of`), the producer is the service's name, and
+    the correlation id is the trace's, else the current request's.
+    """
+
+    def __init__(self, producer: str, topics: TopicNames) -> None:
+        self.producer = producer
+        self._topics = topics
+
+    def envelope(self, event: StagedEvent) -> Envelope[Any]:
+        return new_envelope(
+            event.payload,
+            producer=self.producer,
+            correlation_id=event.trace.correlation_id or correlation_id_var.get(),
+            causation_id=event.trace.causation_id,
+        )
+
+    async def write(self, conn: DbConnection, events: Sequence[StagedEvent]) -> list[Envelope[Any]]:
+        """Insert the events in order; NOTIFY wakes the relay once the transaction commits.
+        Returns the envelopes written."""
+        if not events:
+            return []
+        if not conn.is_in_transaction():
+            raise RuntimeError("the outbox is written inside the state change's transaction")
+        rows = []
+        envelopes = []
+        for event in events:
+            envelope = self.envelope(event)
+            envelopes.append(envelope)
+            topic = self._topics(topic_of(type(event.payload)))
+            rows.append(
+                (
+                    envelope.event_id,
+                    topic,
+                    event.key,
+                    envelope.to_bytes(),
+                    envelope_headers(envelope),
+                )
+            )
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, topic, message_key, payload, headers)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            rows,
+        )
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+        return envelopes
 
 
 class OutboxRelay:
@@ -96,10 +150,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
-        self._wake = asyncio.Event()
+        self._waker = NotifyWaker(NOTIFY_CHANNEL)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.is_leader = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -107,7 +160,7 @@ class OutboxRelay:
     async def stop(self, grace: float = 5.0) -> None:
         """Let the batch in flight finish (so it is not re-published), then stop."""
         self._stopping.set()
-        self._wake.set()
+        self._waker.wake()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
@@ -116,9 +169,6 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def _run(self) -> None:
         failures = 0
@@ -138,46 +188,38 @@ class OutboxRelay:
     async def _lead(self, lock_conn: DbConnection) -> None:
         """Hold the leader lock on a dedicated connection and publish until stopped."""
         if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
-            self.is_leader = False
             await self._sleep(self._poll_interval)
             return
-        self.is_leader = True
-
-        def on_notify(*_: object) -> None:
-            self._wake.set()
-
-        await lock_conn.add_listener(NOTIFY_CHANNEL, on_notify)
         try:
-            failures = 0
-            while not self._stopping.is_set():
-                try:
-                    published = await self.relay_once()
-                    failures = 0
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    failures += 1
-                    delay = self._backoff(failures)
-                    log.exception("outbox publish failed", extra={"retry_in_s": delay})
-                    await self._sleep(delay)
-                    continue
-                if published < self._batch_size:
-                    await self._sleep(self._poll_interval)
+            async with self._waker.listening(lock_conn):
+                await self._publish_until_stopped()
         finally:
-            self.is_leader = False
             with contextlib.suppress(Exception):
-                await lock_conn.remove_listener(NOTIFY_CHANNEL, on_notify)
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
+
+    async def _publish_until_stopped(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                published = await self.relay_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = self._backoff(failures)
+                log.exception("outbox publish failed", extra={"retry_in_s": delay})
+                await self._sleep(delay)
+                continue
+            if published < self._batch_size:
+                await self._sleep(self._poll_interval)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken by NOTIFY, stopped, or the timeout (the polling fallback)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        self._wake.clear()
+        await self._waker.sleep(seconds)
 
     def _backoff(self, failures: int) -> float:
-        base: float = min(self._max_backoff, 0.2 * 2 ** min(failures, 16))
-        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        return exponential_backoff(failures, base=0.4, cap=self._max_backoff, jitter=True)
 
     async def fetch_batch(self) -> list[OutboxRecord]:
         rows = await self._pool.fetch(
@@ -228,8 +270,3 @@ class OutboxRelay:
         ids = await self.publish(records)
         await self.mark_published(ids)
         return len(ids)
-
-
-async def pending_count(pool: asyncpg.Pool) -> int:
-    value = await pool.fetchval("SELECT count(*) FROM outbox")
-    return int(value)

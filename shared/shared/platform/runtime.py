@@ -1,19 +1,27 @@
 """The service runtime: wires database, migrations, Kafka, outbox relay and HTTP.
 
-A service builds one `ServiceRuntime`, registers its subscriptions and background workers
-on it, and hands `create_http_app` its routers. Subscriptions are registered before the
-broker starts (FastStream requires it); the database pool exists only after start-up, so
-handlers receive connections from the runtime rather than from import-time globals.
+Every service is wired the same way. Its `bootstrap.py` declares
+
+    SERVICE = ServiceDefinition(name=..., description=..., settings=<Settings>, build=build)
+
+where `build(settings) -> Service` creates one `ServiceRuntime` (with the service's unit of
+work class), registers subscriptions and background workers on it, and hands
+`create_http_app` its routers. `python -m <service>` is `main("<service>")`. Subscriptions
+are registered before the broker starts (FastStream requires it); the database pool exists
+only after start-up, so handlers receive units of work from the runtime rather than
+import-time globals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Generic, TypeVar, Union
 
 import asyncpg
 import uvicorn
@@ -21,24 +29,29 @@ from fastapi import APIRouter, FastAPI, Response, status
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope, EventPayload
-from shared.contracts.topics import dead_letter_topic
+from shared.contracts.registry import TOPIC_EVENTS
+from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.platform.database import apply_migrations, create_pool, pending_migrations
 from shared.platform.http import (
     TokenAuth,
+    error_responses,
     install_correlation_middleware,
     install_error_handlers,
 )
 from shared.platform.logging import configure_logging
 from shared.platform.messaging import DeadLetters, EventConsumer, KafkaPublisher
-from shared.platform.outbox import OutboxRelay
+from shared.platform.outbox import OutboxRelay, OutboxWriter
 from shared.platform.settings import ServiceSettings
 from shared.platform.topics_admin import ensure_topics
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+U = TypeVar("U", bound=PostgresUnitOfWork)
+Worker = Callable[[], Awaitable[None]]
 
 
 def envelope_schema(models: Sequence[type[EventPayload]]) -> Any:
@@ -47,20 +60,23 @@ def envelope_schema(models: Sequence[type[EventPayload]]) -> Any:
     return variants[0] if len(variants) == 1 else Union[variants]  # noqa: UP007
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[U]):
     def __init__(
         self,
         *,
         name: str,
         settings: ServiceSettings,
         migrations: Path,
+        unit_of_work: Callable[[asyncpg.Pool, OutboxWriter], U],
         version: str = "0.1.0",
-        consumer_name: str | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.migrations = migrations
         self.version = version
+        self.topic_names = TopicNames(settings.kafka_topic_prefix)
+        self.outbox = OutboxWriter(name, self.topic_names)
+        self._unit_of_work_class = unit_of_work
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=name,
@@ -69,11 +85,16 @@ class ServiceRuntime:
             logger=logging.getLogger(f"{name}.kafka"),
         )
         self.publisher = KafkaPublisher(self.broker)
-        self.consumer = EventConsumer(
+        self.consumer = EventConsumer[U](
             self.broker,
-            consumer=consumer_name or name,
+            consumer=name,
+            group_id=self.topic_names.group(name),
+            unit_of_work=self.unit_of_work,
             pool=lambda: self.pool,
-            dead_letters=DeadLetters(self.publisher, consumer_name or name),
+            dead_letters=DeadLetters(
+                self.publisher, name, max_bytes=settings.dead_letter_max_bytes
+            ),
+            topic_names=self.topic_names,
             max_attempts=settings.consumer_max_attempts,
             retry_backoff=settings.consumer_retry_backoff_seconds,
             max_backoff=settings.consumer_max_backoff_seconds,
@@ -92,14 +113,21 @@ class ServiceRuntime:
             raise RuntimeError(f"{self.name} has not started: no database pool yet")
         return self._pool
 
-    def document_publication(
-        self, topic: str, models: Sequence[type[EventPayload]], description: str
-    ) -> None:
-        """Declare what the service publishes (through the outbox) for its AsyncAPI file."""
-        self.published_topics.append(topic)
+    def unit_of_work(self) -> U:
+        """A new unit of work on the service's database (open it with `async with`)."""
+        return self._unit_of_work_class(self.pool, self.outbox)
+
+    def document_publication(self, topic: Topic, description: str) -> None:
+        """Declare a topic the service publishes (through the outbox) for its AsyncAPI file;
+        its event types are the ones the registry binds to it."""
+        if topic.owner != self.name:
+            raise ValueError(f"{self.name} may not publish {topic}: it belongs to {topic.owner}")
+        models = TOPIC_EVENTS[topic]
+        address = self.topic_names(topic)
+        self.published_topics.append(address)
         names = ", ".join(model.__name__ for model in models)
         self.broker.publisher(
-            topic,
+            address,
             title=f"{topic}:{self.name}",
             description=f"{description} ({names})",
             schema=envelope_schema(models),
@@ -143,7 +171,7 @@ class ServiceRuntime:
         """Restart a crashed worker after a pause instead of letting it die silently."""
         while True:
             try:
-                await worker(self)
+                await worker()
                 return
             except asyncio.CancelledError:
                 raise
@@ -175,14 +203,15 @@ class ServiceRuntime:
             checks["database"] = True
             checks["migrations"] = not pending
         except Exception as error:
+            # The log has the details; a public answer names no internals.
+            log.warning("readiness: database check failed", extra={"error": repr(error)})
             checks["database"] = False
             checks["migrations"] = False
-            checks["database_error"] = repr(error)
         try:
             checks["kafka"] = await self.broker.ping(timeout=2.0)
         except Exception as error:
+            log.warning("readiness: Kafka check failed", extra={"error": repr(error)})
             checks["kafka"] = False
-            checks["kafka_error"] = repr(error)
         return checks
 
     def asyncapi(self, description: str) -> AsyncAPI:
@@ -195,27 +224,47 @@ class ServiceRuntime:
         )
 
 
-def health_router(runtime: ServiceRuntime) -> APIRouter:
+class Liveness(BaseModel):
+    status: str
+    service: str
+
+
+class ReadinessChecks(BaseModel):
+    started: bool
+    database: bool
+    migrations: bool
+    kafka: bool
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: ReadinessChecks
+
+
+def health_router(runtime: ServiceRuntime[Any]) -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
-    @router.get("/live")
-    async def live() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.name}
+    @router.get("/live", response_model=Liveness)
+    async def live() -> Liveness:
+        return Liveness(status="ok", service=runtime.name)
 
-    @router.get("/ready")
-    async def ready(response: Response) -> dict[str, Any]:
-        checks = await runtime.readiness()
-        is_ready = all(checks.get(key) is True for key in ("started", "database", "migrations"))
-        is_ready = is_ready and checks.get("kafka") is True
+    @router.get(
+        "/ready",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is not ready"}},
+    )
+    async def ready(response: Response) -> Readiness:
+        checks = ReadinessChecks.model_validate(await runtime.readiness())
+        is_ready = checks.started and checks.database and checks.migrations and checks.kafka
         if not is_ready:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "ready" if is_ready else "not_ready", "checks": checks}
+        return Readiness(status="ready" if is_ready else "not_ready", checks=checks)
 
     return router
 
 
 def create_http_app(
-    runtime: ServiceRuntime, routers: Sequence[APIRouter], *, description: str
+    runtime: ServiceRuntime[Any], routers: Sequence[APIRouter], *, description: str
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -230,6 +279,8 @@ def create_http_app(
         version=runtime.version,
         description=description,
         lifespan=lifespan,
+        # Documented on every route: what the platform's middleware and handlers may answer.
+        responses=error_responses(500),
     )
     install_error_handlers(app)
     install_correlation_middleware(app)
@@ -239,8 +290,46 @@ def create_http_app(
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A built service: its runtime (Kafka, database, workers) and its HTTP app."""
+
+    runtime: ServiceRuntime[Any]
+    app: FastAPI
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition(Generic[S]):
+    """What `bootstrap.SERVICE` declares: enough to run and document the service."""
+
+    name: str
+    description: str
+    settings: type[S]
+    build: Callable[[S], Service]
+
+    def build_default(self) -> Service:
+        return self.build(self.settings())
+
+
+def definition_of(service: str) -> ServiceDefinition[Any]:
+    definition = importlib.import_module(f"{service}.bootstrap").SERVICE
+    if not isinstance(definition, ServiceDefinition):
+        raise TypeError(f"{service}.bootstrap.SERVICE is not a ServiceDefinition")
+    return definition
+
+
+def main(service: str) -> None:
+    """`python -m <service>`: build it from the environment's settings and serve HTTP."""
+    definition = definition_of(service)
+    settings = definition.settings()
+    serve(definition.build(settings).app, settings)
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service in the foreground (`python -m <service>`)."""
+    """Run the service in the foreground."""
     uvicorn.run(
         app,
         host=settings.http_host,

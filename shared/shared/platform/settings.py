@@ -1,13 +1,16 @@
 """Service settings from `STRATEGIA_*` environment variables, with safe local defaults.
 
 No secret has a default: API tokens left unset mean the protected endpoints refuse
-everyone, which is the safe failure.
+everyone, which is the safe failure. Every service reads its configuration here and
+nowhere else (no `os.environ` in service code).
 """
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.platform.gmina import DEFAULT_PROFILE, GminaProfile, load_profile
 
 
 class ServiceSettings(BaseSettings):
@@ -18,10 +21,16 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = Field(description="PostgreSQL DSN of the service's own database")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Namespace of every topic and consumer group: several gminas (or test runs) can share
+    # one Kafka cluster without seeing each other's events.
+    kafka_topic_prefix: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,60}\.)?$")
     http_host: str = "127.0.0.1"
-    http_port: int = 8000
+    http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Bundled profile name or path of a TOML file (see shared/gminas).
+    gmina_profile: str = DEFAULT_PROFILE
 
     admin_token: SecretStr | None = None
     coordinator_token: SecretStr | None = None
@@ -37,3 +46,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     consumer_max_backoff_seconds: float = Field(default=30.0, ge=0)
+    # A dead-letter copy keeps at most this many bytes of the original value (the broker's
+    # default message limit is 1 MiB, and headers and the reason need room too).
+    dead_letter_max_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)
+
+    def gmina(self) -> GminaProfile:
+        return load_profile(self.gmina_profile)

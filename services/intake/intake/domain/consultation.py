@@ -13,11 +13,16 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from intake.domain.errors import FieldProblem, InvalidRequest, WindowConflict
-from shared.contracts.intake import ConsultationKind
+from shared.contracts.intake import (
+    ConsultationAnnounced,
+    ConsultationClosed,
+    ConsultationKind,
+    ConsultationOpened,
+    ConsultationWindowChanged,
+)
 
 MIN_STRATEGY_DAYS = 35
 DEFAULT_THEMES: tuple[str, ...] = ("social", "environmental", "economic", "spatial")
-THEME_PATTERN = r"^[a-z][a-z0-9_-]{1,39}$"
 
 
 class Phase(StrEnum):
@@ -52,6 +57,41 @@ class Consultation:
         first_day = self.opens_at.astimezone(zone).date()
         last_day = (self.closes_at - timedelta(microseconds=1)).astimezone(zone).date()
         return first_day <= day <= last_day
+
+    # --- the integration events of its life cycle ------------------------------------
+
+    def announced(self) -> ConsultationAnnounced:
+        return ConsultationAnnounced(
+            consultation_id=self.id,
+            title=self.title,
+            kind=self.kind,
+            opens_at=self.opens_at,
+            closes_at=self.closes_at,
+            themes=self.themes,
+        )
+
+    def opened(self) -> ConsultationOpened:
+        return ConsultationOpened(
+            consultation_id=self.id,
+            title=self.title,
+            opens_at=self.opens_at,
+            closes_at=self.closes_at,
+        )
+
+    def closed(self) -> ConsultationClosed:
+        return ConsultationClosed(
+            consultation_id=self.id, title=self.title, closes_at=self.closes_at
+        )
+
+    def window_changed(self, previous: Consultation) -> ConsultationWindowChanged:
+        return ConsultationWindowChanged(
+            consultation_id=self.id,
+            title=self.title,
+            opens_at=self.opens_at,
+            closes_at=self.closes_at,
+            previous_opens_at=previous.opens_at,
+            previous_closes_at=previous.closes_at,
+        )
 
 
 def validate_window(kind: ConsultationKind, opens_at: datetime, closes_at: datetime) -> None:

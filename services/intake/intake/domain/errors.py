@@ -1,32 +1,34 @@
-"""Rule violations the domain reports; entrypoints map them to HTTP or dead letters."""
+"""Intake's rule violations, as kinds of the shared domain errors (see `shared.errors`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from shared.errors import Conflict, FieldProblem, InvalidRequest, NotFound
+
+__all__ = [
+    "FieldProblem",
+    "IdempotencyKeyReused",
+    "InvalidRequest",
+    "NotFound",
+    "OutsideWindow",
+    "WindowConflict",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    field: str
-    reason: str
+class OutsideWindow(Conflict):
+    """The consultation does not accept submissions at this moment."""
+
+    code = "outside_window"
 
 
-class DomainError(Exception):
-    """Base of every domain rule violation."""
-
-    def __init__(self, message: str, problems: tuple[FieldProblem, ...] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems
+class WindowConflict(Conflict):
+    """A change to the window that the rules forbid in the current phase."""
 
 
-class InvalidRequest(DomainError):
-    """The request breaks a rule about its content (HTTP 422)."""
+class IdempotencyKeyReused(InvalidRequest):
+    """The Idempotency-Key was used before for a different request."""
 
+    code = "idempotency_key_reused"
 
-class OutsideWindow(DomainError):
-    """The consultation does not accept submissions at this moment (HTTP 409)."""
-
-
-class WindowConflict(DomainError):
-    """A change to the window that the rules forbid in the current phase (HTTP 409)."""
+    def __init__(self) -> None:
+        message = "this Idempotency-Key was already used for a different request"
+        super().__init__(message, (FieldProblem("Idempotency-Key", message),))

@@ -1,35 +1,24 @@
-"""Submission rules shared by every front channel (HTTP, clerk, Kafka command)."""
+"""Submission rules shared by every front channel (HTTP, clerk, Kafka command).
+
+The content's own shape (lengths, blank text, valid email, strict consent) is enforced by
+the contract types it arrives in; the rules here need the consultation or the clock.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from intake.domain.commands import Submit
 from intake.domain.consultation import Consultation, Phase
 from intake.domain.errors import FieldProblem, InvalidRequest, OutsideWindow
-from shared.contracts.intake import Channel, ConsentData, Language, SubmitterData
+from shared.canonical import sha256_hex
+from shared.contracts.intake import Channel, SubmissionContent, SubmissionReceived
 
-TITLE_MAX = 300
-BODY_MAX = 10_000
 CLERK_CHANNELS = frozenset({Channel.PHONE, Channel.PAPER, Channel.EMAIL})
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionDraft:
-    consultation_id: uuid.UUID
-    submitter: SubmitterData
-    theme: str | None
-    title: str
-    body: str
-    consent: ConsentData
-    channel: Channel
-    language: Language
-    received_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,66 +28,80 @@ class Receipt:
     digest: str
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """An accepted submission: what was said, by which channel, and its receipt."""
+
+    id: uuid.UUID
+    consultation_id: uuid.UUID
+    sequence: int
+    content: SubmissionContent
+    channel: Channel
+    entered_by: str | None
+    receipt: Receipt
+
+    def received(self, consultation: Consultation) -> SubmissionReceived:
+        """The integration event: what groups and notifications need, nothing more."""
+        content = self.content
+        return SubmissionReceived(
+            submission_id=self.id,
+            consultation_id=self.consultation_id,
+            consultation_title=consultation.title,
+            theme=content.theme,
+            submitter_kind=content.submitter.kind,
+            locality=content.submitter.locality,
+            title=content.title,
+            body=content.body,
+            channel=self.channel,
+            received_at=self.receipt.received_at,
+            receipt_number=self.receipt.number,
+            digest=self.receipt.digest,
+            language=content.language,
+            submitter_email=content.submitter.email,
+        )
+
+
 def receipt_number(consultation_number: int, sequence: int) -> str:
     """Short enough to read over the phone: consultation number, then a sequence."""
     return f"K{consultation_number}-{sequence:05d}"
 
 
-def check_content(draft: SubmissionDraft, consultation: Consultation) -> SubmissionDraft:
-    """Validate what was said; returns the draft with title and body trimmed."""
+def check_content(command: Submit, consultation: Consultation) -> None:
+    """The rules about what was said that depend on the consultation and the channel."""
+    content = command.content
     problems: list[FieldProblem] = []
-    if draft.consent.processing is not True:
+    if content.consent.processing is not True:
         problems.append(
             FieldProblem("consent.processing", "consent to processing is required to submit")
         )
-    title = draft.title.strip()
-    body = draft.body.strip()
-    if not title:
-        problems.append(FieldProblem("title", "must not be empty"))
-    elif len(title) > TITLE_MAX:
-        problems.append(FieldProblem("title", f"at most {TITLE_MAX} characters"))
-    if not body:
-        problems.append(FieldProblem("body", "must not be empty"))
-    elif len(body) > BODY_MAX:
-        problems.append(FieldProblem("body", f"at most {BODY_MAX} characters"))
-    if draft.theme is not None and draft.theme not in consultation.themes:
+    if content.theme is not None and content.theme not in consultation.themes:
         allowed = ", ".join(consultation.themes)
         problems.append(FieldProblem("theme", f"unknown theme; one of: {allowed}"))
-    if draft.channel is Channel.PAPER and draft.received_on is None:
+    if command.channel is Channel.PAPER and content.received_on is None:
         problems.append(FieldProblem("received_on", "required for a paper form"))
-    if draft.channel is not Channel.PAPER and draft.received_on is not None:
+    if command.channel is not Channel.PAPER and content.received_on is not None:
         problems.append(FieldProblem("received_on", "only a paper form has a received date"))
     if problems:
         raise InvalidRequest("the submission is invalid", tuple(problems))
-    return SubmissionDraft(
-        consultation_id=draft.consultation_id,
-        submitter=draft.submitter,
-        theme=draft.theme,
-        title=title,
-        body=body,
-        consent=draft.consent,
-        channel=draft.channel,
-        language=draft.language,
-        received_on=draft.received_on,
-    )
 
 
 def check_window(
-    draft: SubmissionDraft, consultation: Consultation, now: datetime, zone: ZoneInfo
+    command: Submit, consultation: Consultation, now: datetime, zone: ZoneInfo
 ) -> None:
     """Paper counts by the day it was received; everything else by the present moment."""
-    if draft.received_on is not None:
+    received_on = command.content.received_on
+    if received_on is not None:
         today = now.astimezone(zone).date()
-        if draft.received_on > today:
+        if received_on > today:
             raise InvalidRequest(
                 "received_on is in the future",
                 (FieldProblem("received_on", "must not be in the future"),),
             )
-        if consultation.accepts_on(draft.received_on, zone):
+        if consultation.accepts_on(received_on, zone):
             return
         moment_phase = (
             Phase.UPCOMING
-            if draft.received_on < consultation.opens_at.astimezone(zone).date()
+            if received_on < consultation.opens_at.astimezone(zone).date()
             else Phase.CLOSED
         )
     else:
@@ -112,28 +115,78 @@ def check_window(
     raise OutsideWindow(f"the consultation closed at {local_closes}")
 
 
-def canonical_form(draft: SubmissionDraft, received_at: datetime) -> dict[str, Any]:
+def canonical_form(
+    consultation_id: uuid.UUID,
+    content: SubmissionContent,
+    channel: Channel,
+    received_at: datetime,
+) -> dict[str, Any]:
     """What the digest covers; documented so a resident can recompute it."""
     submitter = {
         key: value
-        for key, value in draft.submitter.model_dump(mode="json").items()
+        for key, value in content.submitter.model_dump(mode="json").items()
         if value is not None
     }
     form: dict[str, Any] = {
-        "consultation_id": str(draft.consultation_id),
+        "consultation_id": str(consultation_id),
         "submitter": submitter,
-        "theme": draft.theme,
-        "title": draft.title,
-        "body": draft.body,
-        "channel": draft.channel.value,
+        "theme": content.theme,
+        "title": content.title,
+        "body": content.body,
+        "channel": channel.value,
         "received_at": received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
-    if draft.received_on is not None:
-        form["received_on"] = draft.received_on.isoformat()
+    if content.received_on is not None:
+        form["received_on"] = content.received_on.isoformat()
     return form
 
 
 def digest_of(form: dict[str, Any]) -> str:
     """SHA-256 over canonical JSON: sorted keys, no spaces, UTF-8."""
-    canonical = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return sha256_hex(form)
+
+
+def check_acceptable(
+    command: Submit, consultation: Consultation, now: datetime, zone: ZoneInfo
+) -> None:
+    """Every rule a submission must pass; raises a `DomainError` naming what failed."""
+    check_content(command, consultation)
+    check_window(command, consultation, now, zone)
+
+
+def accepted(
+    command: Submit,
+    consultation: Consultation,
+    *,
+    submission_id: uuid.UUID,
+    sequence: int,
+    now: datetime,
+) -> Submission:
+    """The submission with its receipt, once `check_acceptable` passed and the
+    consultation gave it the next receipt sequence."""
+    form = canonical_form(consultation.id, command.content, command.channel, now)
+    return Submission(
+        id=submission_id,
+        consultation_id=consultation.id,
+        sequence=sequence,
+        content=command.content,
+        channel=command.channel,
+        entered_by=command.entered_by,
+        receipt=Receipt(
+            number=receipt_number(consultation.number, sequence),
+            received_at=now,
+            digest=digest_of(form),
+        ),
+    )
+
+
+def request_fingerprint(command: Submit) -> str:
+    """Identifies a request for Idempotency-Key replay: same key, same request."""
+    return sha256_hex(
+        {
+            "consultation_id": str(command.consultation_id),
+            "content": command.content.model_dump(mode="json"),
+            "channel": command.channel.value,
+            "entered_by": command.entered_by,
+        }
+    )

@@ -1,50 +1,62 @@
-"""HTTP API of intake: thin translation between requests and the service layer."""
+"""HTTP API of intake: thin translation between requests and the use cases.
+
+Request models are strict (unknown fields are refused) and built from the shared field
+types; responses are typed models. Domain errors become JSON errors in the shared
+handlers (`shared.platform.http`).
+"""
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
-# which refer to values local to build_router (page_size_max).
+# which refer to values local to build_router.
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from intake.domain.consultation import DEFAULT_THEMES, THEME_PATTERN, Consultation
-from intake.domain.errors import DomainError, InvalidRequest, OutsideWindow
-from intake.domain.submission import CLERK_CHANNELS, SubmissionDraft
-from intake.service.handlers import IdempotencyMismatch, IntakeService, NotFound
+from intake.domain.commands import ChangeConsultation, CreateConsultation, Submit
+from intake.domain.consultation import DEFAULT_THEMES, Consultation
+from intake.domain.submission import CLERK_CHANNELS, Submission
+from intake.service.handlers import IntakeService
+from intake.service.ports import IntakeUnitOfWork, SubmissionFilter
+from shared.contracts.fields import PageLimit, PageOffset, SafeDatetime, Text
 from shared.contracts.intake import (
     Channel,
     ConsentData,
     ConsultationKind,
     Language,
+    SubmissionContent,
     SubmitterData,
     SubmitterKind,
+    Theme,
+    Title,
 )
-from shared.platform.http import ApiError, Role, TokenAuth
+from shared.platform.http import ApiError, Role, TokenAuth, error_responses
 
-Theme = Annotated[str, Field(pattern=THEME_PATTERN)]
+STRICT = ConfigDict(extra="forbid", frozen=True)
+Description = Annotated[str, Text(20_000)]
+IdempotencyKey = Annotated[str, Text(200, multiline=False)]
 
 
 class ConsultationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    title: str = Field(min_length=1, max_length=300)
-    description: str = Field(min_length=1, max_length=20_000)
+    title: Title
+    description: Description
     kind: ConsultationKind
-    opens_at: AwareDatetime
-    closes_at: AwareDatetime
-    themes: tuple[Theme, ...] = DEFAULT_THEMES
+    opens_at: SafeDatetime
+    closes_at: SafeDatetime
+    themes: tuple[Theme, ...] = Field(default=DEFAULT_THEMES, min_length=1, max_length=20)
 
 
 class ConsultationPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, min_length=1, max_length=20_000)
-    opens_at: AwareDatetime | None = None
-    closes_at: AwareDatetime | None = None
+    title: Title | None = None
+    description: Description | None = None
+    opens_at: SafeDatetime | None = None
+    closes_at: SafeDatetime | None = None
 
 
 class ConsultationView(BaseModel):
@@ -58,22 +70,38 @@ class ConsultationView(BaseModel):
     themes: tuple[str, ...]
     phase: str
 
+    @classmethod
+    def of(cls, consultation: Consultation, now: datetime) -> "ConsultationView":
+        return cls(
+            id=consultation.id,
+            number=consultation.number,
+            title=consultation.title,
+            description=consultation.description,
+            kind=consultation.kind,
+            opens_at=consultation.opens_at,
+            closes_at=consultation.closes_at,
+            themes=consultation.themes,
+            phase=consultation.phase(now).value,
+        )
 
-class SubmissionCreate(BaseModel):
-    """Length, consent and theme rules are checked by the domain, for every channel alike."""
 
-    model_config = ConfigDict(extra="forbid")
+class SubmitterIn(SubmitterData):
+    model_config = STRICT
 
-    submitter: SubmitterData
-    theme: str | None = None
-    title: str
-    body: str
-    consent: ConsentData
+
+class ConsentIn(ConsentData):
+    model_config = STRICT
+
+
+class SubmissionCreate(SubmissionContent):
+    """The submission's content (the same contract a Kafka command carries) plus the
+    channel. Consent and theme rules are checked by the domain, for every channel alike."""
+
+    model_config = STRICT
+
+    submitter: SubmitterIn
+    consent: ConsentIn
     channel: Channel = Channel.WEB
-    language: Language = Language.PL
-    received_on: date | None = Field(
-        default=None, description="Paper forms: the day the form reached the office."
-    )
 
 
 class ReceiptView(BaseModel):
@@ -87,107 +115,142 @@ class SubmissionAccepted(BaseModel):
     consultation_id: uuid.UUID
     receipt: ReceiptView
 
-
-def _view(consultation: Consultation, now: datetime) -> ConsultationView:
-    return ConsultationView(
-        id=consultation.id,
-        number=consultation.number,
-        title=consultation.title,
-        description=consultation.description,
-        kind=consultation.kind,
-        opens_at=consultation.opens_at,
-        closes_at=consultation.closes_at,
-        themes=consultation.themes,
-        phase=consultation.phase(now).value,
-    )
+    @classmethod
+    def of(cls, submission: Submission) -> "SubmissionAccepted":
+        receipt = submission.receipt
+        return cls(
+            id=submission.id,
+            consultation_id=submission.consultation_id,
+            receipt=ReceiptView(
+                number=receipt.number, received_at=receipt.received_at, digest=receipt.digest
+            ),
+        )
 
 
-def domain_error_to_api(error: DomainError) -> ApiError:
-    problems = [{"field": p.field, "reason": p.reason} for p in error.problems]
-    if isinstance(error, InvalidRequest):
-        return ApiError(422, "validation_failed", error.message, problems=problems)
-    if isinstance(error, OutsideWindow):
-        return ApiError(409, "outside_window", error.message, problems=problems)
-    return ApiError(409, "conflict", error.message, problems=problems)
+class SubmitterView(BaseModel):
+    kind: SubmitterKind
+    name: str | None
+    organisation: str | None
+    email: str | None
+    phone: str | None
+    locality: str | None
 
 
-def build_router(service: IntakeService, auth: TokenAuth, *, page_size_max: int) -> APIRouter:
+class ConsentView(BaseModel):
+    processing: bool
+    contact: bool
+
+
+class SubmissionView(SubmissionAccepted):
+    """Everything stored about a submission (administrators only: personal data)."""
+
+    submitter: SubmitterView
+    theme: str | None
+    title: str
+    body: str
+    channel: Channel
+    language: Language
+    consent: ConsentView
+    received_on: date | None
+    entered_by: str | None
+
+    @classmethod
+    def of(cls, submission: Submission) -> "SubmissionView":
+        content = submission.content
+        return cls(
+            **SubmissionAccepted.of(submission).model_dump(),
+            submitter=SubmitterView.model_validate(content.submitter.model_dump()),
+            theme=content.theme,
+            title=content.title,
+            body=content.body,
+            channel=submission.channel,
+            language=content.language,
+            consent=ConsentView.model_validate(content.consent.model_dump()),
+            received_on=content.received_on,
+            entered_by=submission.entered_by,
+        )
+
+
+class SubmissionPageView(BaseModel):
+    items: list[SubmissionView]
+    total: int
+    limit: int
+    offset: int
+
+
+def build_router(
+    service: IntakeService,
+    unit_of_work: Callable[[], IntakeUnitOfWork],
+    auth: TokenAuth,
+) -> APIRouter:
     router = APIRouter(prefix="/v1")
     admin = Depends(auth.require(Role.ADMIN))
+    as_admin = error_responses(401, 403)
 
     @router.post(
         "/consultations",
         status_code=status.HTTP_201_CREATED,
         response_model=ConsultationView,
         dependencies=[admin],
+        responses=as_admin,
     )
     async def create_consultation(request: ConsultationCreate) -> ConsultationView:
-        try:
+        async with unit_of_work() as uow:
             consultation = await service.create_consultation(
-                title=request.title.strip(),
-                description=request.description.strip(),
-                kind=request.kind,
-                opens_at=request.opens_at,
-                closes_at=request.closes_at,
-                themes=request.themes,
+                uow, CreateConsultation(**dict(request))
             )
-        except DomainError as error:
-            raise domain_error_to_api(error) from None
-        return _view(consultation, service.now())
+        return ConsultationView.of(consultation, service.now())
 
     @router.get("/consultations", response_model=list[ConsultationView])
     async def list_consultations(
-        limit: Annotated[int, Query(ge=1, le=page_size_max)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[PageLimit, Query()] = 50, offset: Annotated[PageOffset, Query()] = 0
     ) -> list[ConsultationView]:
+        async with unit_of_work() as uow:
+            found = await service.consultations(uow, limit=limit, offset=offset)
         now = service.now()
-        found = await service.list_consultations(limit=limit, offset=offset)
-        return [_view(consultation, now) for consultation in found]
+        return [ConsultationView.of(consultation, now) for consultation in found]
 
-    @router.get("/consultations/{consultation_id}", response_model=ConsultationView)
+    @router.get(
+        "/consultations/{consultation_id}",
+        response_model=ConsultationView,
+        responses=error_responses(404),
+    )
     async def get_consultation(consultation_id: uuid.UUID) -> ConsultationView:
-        try:
-            consultation = await service.get_consultation(consultation_id)
-        except NotFound as error:
-            raise ApiError(404, "not_found", str(error)) from None
-        return _view(consultation, service.now())
+        async with unit_of_work() as uow:
+            consultation = await service.consultation(uow, consultation_id)
+        return ConsultationView.of(consultation, service.now())
 
     @router.patch(
         "/consultations/{consultation_id}",
         response_model=ConsultationView,
         dependencies=[admin],
+        responses={**as_admin, **error_responses(404, 409)},
     )
     async def patch_consultation(
         consultation_id: uuid.UUID, request: ConsultationPatch
     ) -> ConsultationView:
-        try:
+        async with unit_of_work() as uow:
             consultation = await service.change_consultation(
-                consultation_id,
-                title=request.title,
-                description=request.description,
-                opens_at=request.opens_at,
-                closes_at=request.closes_at,
+                uow, ChangeConsultation(consultation_id=consultation_id, **dict(request))
             )
-        except NotFound as error:
-            raise ApiError(404, "not_found", str(error)) from None
-        except DomainError as error:
-            raise domain_error_to_api(error) from None
-        return _view(consultation, service.now())
+        return ConsultationView.of(consultation, service.now())
 
     @router.post(
         "/consultations/{consultation_id}/submissions",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SubmissionAccepted,
-        responses={409: {"description": "Outside the consultation window"}},
+        responses={
+            **error_responses(401, 403, 404),
+            409: {**error_responses(409)[409], "description": "Outside the consultation window"},
+        },
     )
     async def submit(
         consultation_id: uuid.UUID,
         submission: SubmissionCreate,
         http_request: Request,
-        idempotency_key: Annotated[
-            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-        ] = None,
-    ) -> Any:
+        response: Response,
+        idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+    ) -> SubmissionAccepted:
         role = await auth.optional_role(http_request)
         if submission.channel is not Channel.WEB:
             if role not in {Role.CLERK, Role.ADMIN}:
@@ -204,61 +267,56 @@ def build_router(service: IntakeService, auth: TokenAuth, *, page_size_max: int)
                     "a clerk enters phone, paper or email submissions",
                     field="channel",
                 )
-        draft = SubmissionDraft(
+        command = Submit(
             consultation_id=consultation_id,
-            submitter=submission.submitter,
-            theme=submission.theme,
-            title=submission.title,
-            body=submission.body,
-            consent=submission.consent,
+            content=submission,
             channel=submission.channel,
-            language=submission.language,
-            received_on=submission.received_on,
+            entered_by=role.value if role else None,
+            idempotency_key=idempotency_key,
         )
-        try:
-            outcome = await service.submit(
-                draft,
-                entered_by=role.value if role else None,
-                idempotency_key=idempotency_key,
-            )
-        except NotFound as error:
-            raise ApiError(404, "not_found", str(error)) from None
-        except IdempotencyMismatch as error:
-            raise ApiError(
-                422, "idempotency_key_reused", str(error), field="Idempotency-Key"
-            ) from None
-        except DomainError as error:
-            raise domain_error_to_api(error) from None
-        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-        return JSONResponse(status_code=outcome.status_code, content=outcome.body, headers=headers)
+        async with unit_of_work() as uow:
+            result = await service.submit(uow, command)
+        if result.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return SubmissionAccepted.of(result.submission)
 
-    @router.get("/consultations/{consultation_id}/submissions", dependencies=[admin])
+    @router.get(
+        "/consultations/{consultation_id}/submissions",
+        response_model=SubmissionPageView,
+        dependencies=[admin],
+        responses={**as_admin, **error_responses(404)},
+    )
     async def list_submissions(
         consultation_id: uuid.UUID,
-        theme: str | None = None,
+        theme: Annotated[Theme | None, Query()] = None,
         kind: SubmitterKind | None = None,
         channel: Channel | None = None,
-        limit: Annotated[int, Query(ge=1, le=page_size_max)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        try:
-            items, total = await service.list_submissions(
-                consultation_id,
-                theme=theme,
-                kind=kind.value if kind else None,
-                channel=channel,
-                limit=limit,
-                offset=offset,
+        limit: Annotated[PageLimit, Query()] = 50,
+        offset: Annotated[PageOffset, Query()] = 0,
+    ) -> SubmissionPageView:
+        filters = SubmissionFilter(theme=theme, kind=kind, channel=channel)
+        async with unit_of_work() as uow:
+            page = await service.submissions(
+                uow, consultation_id, filters, limit=limit, offset=offset
             )
-        except NotFound as error:
-            raise ApiError(404, "not_found", str(error)) from None
-        return {"items": items, "total": total, "limit": limit, "offset": offset}
+        return SubmissionPageView(
+            items=[SubmissionView.of(item) for item in page.items],
+            total=page.total,
+            limit=limit,
+            offset=offset,
+        )
 
-    @router.get("/submissions/{submission_id}", dependencies=[admin])
-    async def get_submission(submission_id: uuid.UUID) -> dict[str, Any]:
-        try:
-            return await service.get_submission(submission_id)
-        except NotFound as error:
-            raise ApiError(404, "not_found", str(error)) from None
+    @router.get(
+        "/submissions/{submission_id}",
+        response_model=SubmissionView,
+        dependencies=[admin],
+        responses={**as_admin, **error_responses(404)},
+    )
+    async def get_submission(submission_id: uuid.UUID) -> SubmissionView:
+        async with unit_of_work() as uow:
+            return SubmissionView.of(await service.submission(uow, submission_id))
 
     return router
+
+
+__all__ = ["ConsentIn", "SubmitterIn", "build_router"]

@@ -1,41 +1,23 @@
-"""Deliveries in PostgreSQL (asyncpg). Every method runs on the caller's connection, so
-the caller decides the transaction: the handler's inbox transaction, or the dispatcher's."""
+"""Deliveries in PostgreSQL (asyncpg), on the connection of a unit of work: the caller
+decides the transaction (the handler's inbox unit of work, or the dispatcher's)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from notifications.domain.deliveries import Delivery, DeliveryStatus, Purpose
+from notifications.service.ports import DISPATCH_CHANNEL, DeliveryFilter, PageCursor
 from shared.platform.database import DbConnection
-
-# LISTEN/NOTIFY channel that wakes the dispatcher when a delivery is queued.
-DISPATCH_CHANNEL = "notifications_deliveries"
 
 _COLUMNS = (
     "id, source_event_id, correlation_id, purpose, recipient, language, subject, text_body,"
     " html_body, message_id, status, attempts, next_attempt_at, last_error, created_at,"
     " sent_at, failed_at"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryFilter:
-    source_event_id: uuid.UUID | None = None
-    recipient: str | None = None
-    status: DeliveryStatus | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PageCursor:
-    """Position after the last entry of a page in newest-first order."""
-
-    created_at: datetime
-    id: uuid.UUID
 
 
 def _to_delivery(row: asyncpg.Record) -> Delivery:
@@ -60,15 +42,18 @@ def _to_delivery(row: asyncpg.Record) -> Delivery:
     )
 
 
-class DeliveryRepository:
-    async def database_now(self, conn: DbConnection) -> datetime:
+class PostgresDeliveries:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def database_now(self) -> datetime:
         """The database's clock: the one `next_attempt_at` is compared against."""
-        value: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        value: datetime = await self._conn.fetchval("SELECT clock_timestamp()")
         return value
 
-    async def add(self, conn: DbConnection, delivery: Delivery) -> bool:
+    async def add(self, delivery: Delivery) -> bool:
         """Insert a new delivery; False when one exists already for its event and purpose."""
-        inserted = await conn.fetchval(
+        inserted = await self._conn.fetchval(
             f"INSERT INTO deliveries ({_COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             " ON CONFLICT ON CONSTRAINT deliveries_one_per_event DO NOTHING RETURNING 1",
@@ -92,19 +77,19 @@ class DeliveryRepository:
         )
         return inserted is not None
 
-    async def wake_dispatcher(self, conn: DbConnection) -> None:
+    async def wake_dispatcher(self) -> None:
         """Delivered on commit only: the dispatcher never looks for a row it cannot see."""
-        await conn.execute("SELECT pg_notify($1, '')", DISPATCH_CHANNEL)
+        await self._conn.execute("SELECT pg_notify($1, '')", DISPATCH_CHANNEL)
 
-    async def lock_next_due(self, conn: DbConnection) -> Delivery | None:
+    async def lock_next_due(self) -> Delivery | None:
         """The oldest due pending delivery, row-locked until the transaction ends.
 
         SKIP LOCKED lets several dispatchers (replicas) work side by side: a delivery
         being sent by one is invisible to the others.
         """
-        if not conn.is_in_transaction():
+        if not self._conn.is_in_transaction():
             raise RuntimeError("lock_next_due must run inside the dispatcher's transaction")
-        row = await conn.fetchrow(
+        row = await self._conn.fetchrow(
             f"SELECT {_COLUMNS} FROM deliveries"
             # The clock, not now(): the transaction may have begun a moment earlier.
             " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
@@ -112,9 +97,9 @@ class DeliveryRepository:
         )
         return None if row is None else _to_delivery(row)
 
-    async def save_progress(self, conn: DbConnection, delivery: Delivery) -> None:
+    async def save_progress(self, delivery: Delivery) -> None:
         """Store the outcome of an attempt on a row this transaction holds locked."""
-        result = await conn.execute(
+        result = await self._conn.execute(
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4,"
             " last_error = $5, sent_at = $6, failed_at = $7"
             " WHERE id = $1 AND status = 'pending'",
@@ -129,21 +114,22 @@ class DeliveryRepository:
         if result != "UPDATE 1":
             raise RuntimeError(f"delivery {delivery.id} was not pending any more")
 
-    async def seconds_until_next_due(self, conn: DbConnection) -> float | None:
+    async def seconds_until_next_due(self) -> float | None:
         """How long until the earliest pending delivery is due (None: nothing pending)."""
-        value = await conn.fetchval(
+        value = await self._conn.fetchval(
             "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - clock_timestamp())"
             " FROM deliveries WHERE status = 'pending'"
         )
         return None if value is None else float(value)
 
-    async def get(self, conn: DbConnection, delivery_id: uuid.UUID) -> Delivery | None:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deliveries WHERE id = $1", delivery_id)
+    async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM deliveries WHERE id = $1", delivery_id
+        )
         return None if row is None else _to_delivery(row)
 
-    async def list(
+    async def page(
         self,
-        conn: DbConnection,
         filters: DeliveryFilter,
         *,
         limit: int,
@@ -167,7 +153,7 @@ class DeliveryRepository:
         if after is not None:
             conditions.append(f"(created_at, id) < ({param(after.created_at)}, {param(after.id)})")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT {_COLUMNS} FROM deliveries{where}"
             f" ORDER BY created_at DESC, id DESC LIMIT {param(limit)}",
             *args,

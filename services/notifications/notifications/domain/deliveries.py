@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.platform.backoff import exponential_backoff
+
 # Errors are stored and published; a whole SMTP transcript is not needed to act on one.
 MAX_ERROR_LENGTH = 2000
 
@@ -48,12 +50,11 @@ class RetryPolicy:
 
     def backoff_after(self, failed_attempts: int) -> timedelta:
         """How long to wait after the `failed_attempts`-th consecutive failure."""
-        if failed_attempts < 1:
-            raise ValueError("failed_attempts counts from 1")
-        # Bound the exponent so huge attempt counts cannot overflow the float.
-        exponent = min(failed_attempts - 1, 62)
-        seconds = min(self.max_backoff_seconds, self.base_backoff_seconds * 2.0**exponent)
-        return timedelta(seconds=seconds)
+        return timedelta(
+            seconds=exponential_backoff(
+                failed_attempts, base=self.base_backoff_seconds, cap=self.max_backoff_seconds
+            )
+        )
 
     def schedule(self) -> list[timedelta]:
         """Waits between all attempts, e.g. for documentation: [2s, 4s, 8s, …]."""

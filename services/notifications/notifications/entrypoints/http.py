@@ -6,22 +6,20 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from notifications.adapters.delivery_repository import (
-    DeliveryFilter,
-    DeliveryRepository,
-    PageCursor,
-)
 from notifications.domain.deliveries import Delivery, DeliveryStatus
-from shared.platform.http import ApiError, Role
-from shared.platform.runtime import ServiceRuntime
+from notifications.service.ports import DeliveryFilter, NotificationsUnitOfWork, PageCursor
+from shared.contracts.fields import PageLimit, Text
+from shared.platform.http import ApiError, Role, TokenAuth, error_responses
 
-MAX_PAGE_SIZE = 200
+RecipientQuery = Annotated[str, Text(320, min_length=3, multiline=False)]
+CursorQuery = Annotated[str, Text(500, multiline=False)]
 
 
 class DeliveryEntry(BaseModel):
@@ -95,35 +93,37 @@ def to_entry(delivery: Delivery, *, include_bodies: bool) -> DeliveryEntry:
     )
 
 
-def deliveries_router(runtime: ServiceRuntime, repository: DeliveryRepository) -> APIRouter:
+def deliveries_router(
+    unit_of_work: Callable[[], NotificationsUnitOfWork], auth: TokenAuth
+) -> APIRouter:
     router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
     @router.get(
         "",
         response_model=DeliveryPage,
         summary="The delivery log, newest first",
-        dependencies=[Depends(runtime.auth.require(Role.ADMIN))],
+        dependencies=[Depends(auth.require(Role.ADMIN))],
+        responses=error_responses(401, 403),
     )
     async def list_deliveries(
         event_id: Annotated[
             uuid.UUID | None, Query(description="Only deliveries caused by this event")
         ] = None,
         recipient: Annotated[
-            str | None,
-            Query(min_length=3, max_length=320, description="Recipient address (any case)"),
+            RecipientQuery | None, Query(description="Recipient address (any case)")
         ] = None,
         status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+        limit: Annotated[PageLimit, Query()] = 50,
         cursor: Annotated[
-            str | None, Query(max_length=500, description="next_cursor of the previous page")
+            CursorQuery | None, Query(description="next_cursor of the previous page")
         ] = None,
         include_bodies: Annotated[bool, Query(description="Add subject and both bodies")] = False,
     ) -> DeliveryPage:
         after = decode_cursor(cursor) if cursor is not None else None
         filters = DeliveryFilter(source_event_id=event_id, recipient=recipient, status=status_)
-        async with runtime.pool.acquire() as conn:
+        async with unit_of_work() as uow:
             # One extra row tells whether another page exists without a count query.
-            found = await repository.list(conn, filters, limit=limit + 1, after=after)
+            found = await uow.deliveries.page(filters, limit=limit + 1, after=after)
         page = found[:limit]
         return DeliveryPage(
             items=[to_entry(delivery, include_bodies=include_bodies) for delivery in page],

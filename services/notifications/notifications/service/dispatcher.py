@@ -28,68 +28,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
-import asyncpg
-
-from notifications.adapters.delivery_repository import DISPATCH_CHANNEL, DeliveryRepository
 from notifications.domain.deliveries import Delivery, DeliveryStatus, RetryPolicy
-from notifications.service.ports import EmailSender, SendFailed
-from shared.contracts.envelope import new_envelope
+from notifications.service.ports import (
+    DISPATCH_CHANNEL,
+    EmailSender,
+    NotificationsUnitOfWork,
+    SendFailed,
+)
 from shared.contracts.notifications import DeliveryFailed
-from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
 from shared.platform.logging import correlation_context
-from shared.platform.outbox import add_to_outbox
-from shared.platform.runtime import ServiceRuntime
+from shared.platform.notify import NotifyWaker
+from shared.platform.outbox import Trace
 
 log = logging.getLogger(__name__)
-
-PRODUCER = "notifications"
 
 
 class EmailDispatcher:
     def __init__(
         self,
         sender: EmailSender,
-        repository: DeliveryRepository,
+        unit_of_work: Callable[[], NotificationsUnitOfWork],
         policy: RetryPolicy,
         *,
         poll_seconds: float,
     ) -> None:
         self._sender = sender
-        self._repository = repository
+        self._unit_of_work = unit_of_work
         self._policy = policy
         self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
+        self._waker = NotifyWaker(DISPATCH_CHANNEL)
 
-    async def run(self, runtime: ServiceRuntime) -> None:
-        """The worker: dispatch while work is due, else sleep until woken or due."""
-        pool = runtime.pool
-        async with pool.acquire() as listener:
+    async def run(self, listener: DbConnection) -> None:
+        """The worker: dispatch while work is due, else sleep until woken or due.
 
-            def on_notify(*_: object) -> None:
-                self._wake.set()
+        `listener` is a connection of its own for LISTEN; when it closes the waker raises
+        and the runtime's supervisor restarts the worker with a new one.
+        """
+        async with self._waker.listening(listener):
+            while True:
+                if await self._dispatch_to_completion():
+                    continue
+                await self._waker.sleep(await self._idle_seconds())
 
-            await listener.add_listener(DISPATCH_CHANNEL, on_notify)
-            try:
-                while True:
-                    if listener.is_closed():
-                        # NOTIFYs are lost with the connection; the supervisor restarts us.
-                        raise ConnectionError("dispatcher's LISTEN connection was closed")
-                    # Clear before looking, so a NOTIFY arriving meanwhile is not missed.
-                    self._wake.clear()
-                    if await self._dispatch_to_completion(pool):
-                        continue
-                    await self._sleep(await self._idle_seconds(pool))
-            finally:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(DISPATCH_CHANNEL, on_notify)
-
-    async def _dispatch_to_completion(self, pool: asyncpg.Pool) -> bool:
+    async def _dispatch_to_completion(self) -> bool:
         # A stop (task cancellation) must not cut in between the relay's acceptance and
         # the commit that records it: that is the resend window. Let the attempt finish
         # (bounded by the SMTP timeout) and only then give in to the cancellation.
-        attempt = asyncio.ensure_future(self.dispatch_one(pool))
+        attempt = asyncio.ensure_future(self.dispatch_one())
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -97,29 +85,25 @@ class EmailDispatcher:
                 await attempt
             raise
 
-    async def _idle_seconds(self, pool: asyncpg.Pool) -> float:
-        async with pool.acquire() as conn:
-            until_due = await self._repository.seconds_until_next_due(conn)
+    async def _idle_seconds(self) -> float:
+        async with self._unit_of_work() as uow:
+            until_due = await uow.deliveries.seconds_until_next_due()
         if until_due is None or until_due <= 0:
             # Nothing pending, or due but locked by another dispatcher: poll.
             return self._poll_seconds
         return min(until_due, self._poll_seconds)
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-
-    async def dispatch_one(self, pool: asyncpg.Pool) -> bool:
+    async def dispatch_one(self) -> bool:
         """Attempt the oldest due delivery; False when none is due."""
-        async with pool.acquire() as conn, conn.transaction():
-            delivery = await self._repository.lock_next_due(conn)
+        async with self._unit_of_work() as uow:
+            delivery = await uow.deliveries.lock_next_due()
             if delivery is None:
                 return False
             with correlation_context(delivery.correlation_id):
-                await self._attempt(conn, delivery)
+                await self._attempt(uow, delivery)
             return True
 
-    async def _attempt(self, conn: DbConnection, delivery: Delivery) -> None:
+    async def _attempt(self, uow: NotificationsUnitOfWork, delivery: Delivery) -> None:
         failure: SendFailed | None = None
         try:
             await self._sender.send(delivery)
@@ -129,34 +113,32 @@ class EmailDispatcher:
             # A bug must not wedge the queue on one delivery: count it as a failed attempt.
             log.exception("unexpected error while sending", extra={"delivery_id": str(delivery.id)})
             failure = SendFailed(f"{type(error).__name__}: {error}")
-        now = await self._repository.database_now(conn)
+        now = await uow.deliveries.database_now()
         if failure is None:
             outcome = delivery.mark_sent(now)
         else:
             outcome = delivery.record_failure(
                 failure.reason, now, self._policy, permanent=failure.permanent
             )
-        await self._repository.save_progress(conn, outcome)
+        await uow.deliveries.save_progress(outcome)
         if outcome.status is DeliveryStatus.FAILED:
-            await add_to_outbox(
-                conn,
-                new_envelope(
-                    DeliveryFailed(
-                        delivery_id=outcome.id,
-                        source_event_id=outcome.source_event_id,
-                        purpose=outcome.purpose.value,
-                        recipient=outcome.recipient,
-                        attempts=outcome.attempts,
-                        last_error=outcome.last_error or "",
-                        failed_at=now,
-                    ),
-                    producer=PRODUCER,
-                    correlation_id=outcome.correlation_id,
-                    causation_id=str(outcome.source_event_id),
-                ),
-                topic=Topic.NOTIFICATIONS_DELIVERIES,
-                key=str(outcome.id),
+            uow.trace = Trace(
+                correlation_id=outcome.correlation_id,
+                causation_id=str(outcome.source_event_id),
             )
+            uow.stage_event(
+                DeliveryFailed(
+                    delivery_id=outcome.id,
+                    source_event_id=outcome.source_event_id,
+                    purpose=outcome.purpose.value,
+                    recipient=outcome.recipient,
+                    attempts=outcome.attempts,
+                    last_error=outcome.last_error or "",
+                    failed_at=now,
+                ),
+                key=outcome.id,
+            )
+        await uow.commit()
         self._log_outcome(outcome)
 
     def _log_outcome(self, delivery: Delivery) -> None:

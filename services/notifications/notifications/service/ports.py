@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from notifications.domain.deliveries import Delivery
+from notifications.domain.deliveries import Delivery, DeliveryStatus
+from shared.platform.unit_of_work import UnitOfWork
+
+# LISTEN/NOTIFY channel that wakes the dispatchers when a delivery is queued.
+DISPATCH_CHANNEL = "notifications_deliveries"
 
 
 class SendFailed(Exception):
@@ -24,3 +31,50 @@ class EmailSender(Protocol):
     async def send(self, delivery: Delivery) -> None:
         """Hand the message to the relay; return once it accepted, else raise `SendFailed`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    source_event_id: uuid.UUID | None = None
+    recipient: str | None = None
+    status: DeliveryStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Position after the last entry of a page in newest-first order."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+class Deliveries(Protocol):
+    async def database_now(self) -> datetime: ...
+
+    async def add(self, delivery: Delivery) -> bool:
+        """Insert a new delivery; False when one exists already for its event and purpose."""
+        ...
+
+    async def wake_dispatcher(self) -> None:
+        """Wake the dispatchers once this unit of work commits."""
+        ...
+
+    async def lock_next_due(self) -> Delivery | None:
+        """The oldest due pending delivery, locked until the unit of work ends."""
+        ...
+
+    async def save_progress(self, delivery: Delivery) -> None: ...
+
+    async def seconds_until_next_due(self) -> float | None: ...
+
+    async def get(self, delivery_id: uuid.UUID) -> Delivery | None: ...
+
+    async def page(
+        self, filters: DeliveryFilter, *, limit: int, after: PageCursor | None = None
+    ) -> list[Delivery]:
+        """Newest first, keyset-paginated (stable while new deliveries keep arriving)."""
+        ...
+
+
+class NotificationsUnitOfWork(UnitOfWork):
+    deliveries: Deliveries

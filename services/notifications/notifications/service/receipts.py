@@ -6,32 +6,29 @@ import logging
 import uuid
 from typing import Any
 
-from notifications.adapters.delivery_repository import DeliveryRepository
 from notifications.domain.deliveries import Delivery, Purpose
 from notifications.domain.receipts import compose_receipt
+from notifications.service.ports import NotificationsUnitOfWork
 from shared.contracts.envelope import Envelope
 from shared.contracts.intake import SubmissionReceived
-from shared.platform.database import DbConnection
 from shared.platform.gmina import GminaProfile
-from shared.platform.messaging import PermanentFailure
 
 log = logging.getLogger(__name__)
 
 
 class ReceiptRequests:
-    def __init__(self, profile: GminaProfile, repository: DeliveryRepository) -> None:
+    def __init__(self, profile: GminaProfile) -> None:
         self._profile = profile
-        self._repository = repository
 
-    async def on_submission_received(self, conn: DbConnection, envelope: Envelope[Any]) -> None:
-        """Runs in the inbox transaction: the delivery exists iff the event counts as seen.
+    async def on_submission_received(
+        self, uow: NotificationsUnitOfWork, envelope: Envelope[Any]
+    ) -> None:
+        """Runs in the inbox unit of work: the delivery exists iff the event counts as seen.
 
         The email is rendered here, not when sending, so a template error surfaces as a
         failed event (retried, then dead-lettered) instead of a delivery that can never go.
         """
-        event = envelope.data
-        if not isinstance(event, SubmissionReceived):
-            raise PermanentFailure(f"expected SubmissionReceived, got {type(event).__name__}")
+        event: SubmissionReceived = envelope.data
         if event.submitter_email is None:
             log.info(
                 "no email address: no receipt to send",
@@ -46,12 +43,13 @@ class ReceiptRequests:
             recipient=str(event.submitter_email),
             email=compose_receipt(event, self._profile),
             gmina_teryt=self._profile.teryt,
-            now=await self._repository.database_now(conn),
+            now=await uow.deliveries.database_now(),
         )
-        if not await self._repository.add(conn, delivery):
+        if not await uow.deliveries.add(delivery):
             log.info("receipt already queued", extra={"event_id": str(envelope.event_id)})
             return
-        await self._repository.wake_dispatcher(conn)
+        await uow.deliveries.wake_dispatcher()
+        await uow.commit()
         # No recipient in the log: addresses stay in the database, which has a retention rule.
         log.info(
             "receipt queued",

@@ -1,0 +1,19 @@
+"""Intake's unit of work on PostgreSQL: one transaction and the repositories on it."""
+
+from __future__ import annotations
+
+from intake.adapters.repository import (
+    PostgresConsultations,
+    PostgresIdempotencyKeys,
+    PostgresSubmissions,
+)
+from intake.service.ports import IntakeUnitOfWork
+from shared.platform.database import DbConnection
+from shared.platform.unit_of_work import PostgresUnitOfWork
+
+
+class PostgresIntakeUnitOfWork(PostgresUnitOfWork, IntakeUnitOfWork):
+    def bind(self, connection: DbConnection) -> None:
+        self.consultations = PostgresConsultations(connection)
+        self.submissions = PostgresSubmissions(connection)
+        self.idempotency_keys = PostgresIdempotencyKeys(connection)

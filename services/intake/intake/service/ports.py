@@ -1,0 +1,95 @@
+"""What the use cases need from storage, independent of PostgreSQL.
+
+`IntakeUnitOfWork` is the unit of work use cases receive; adapters implement it on
+asyncpg (`intake.adapters`), unit tests on dictionaries (`tests/unit/fakes.py`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from intake.domain.commands import CreateConsultation
+from intake.domain.consultation import Consultation
+from intake.domain.submission import Submission
+from shared.contracts.intake import Channel, SubmitterKind
+from shared.platform.unit_of_work import UnitOfWork
+
+
+class Consultations(Protocol):
+    async def add(self, consultation_id: uuid.UUID, command: CreateConsultation) -> Consultation:
+        """Store a new consultation; the store assigns its short number."""
+        ...
+
+    async def get(
+        self, consultation_id: uuid.UUID, *, for_update: bool = False
+    ) -> Consultation | None:
+        """`for_update` locks the row until the unit of work ends."""
+        ...
+
+    async def recent(self, *, limit: int, offset: int) -> list[Consultation]: ...
+
+    async def update(self, consultation: Consultation) -> None: ...
+
+    async def next_receipt_sequence(self, consultation_id: uuid.UUID) -> int:
+        """The next gap-free receipt sequence of the consultation (its row stays locked)."""
+        ...
+
+    async def due_openings(self, now: datetime) -> list[Consultation]: ...
+
+    async def due_closings(self, now: datetime) -> list[Consultation]: ...
+
+    async def mark_opened(self, consultation_id: uuid.UUID, now: datetime) -> None: ...
+
+    async def mark_closed(self, consultation_id: uuid.UUID, now: datetime) -> None: ...
+
+    async def next_phase_change(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionFilter:
+    theme: str | None = None
+    kind: SubmitterKind | None = None
+    channel: Channel | None = None
+
+
+class Submissions(Protocol):
+    async def add(self, submission: Submission) -> None: ...
+
+    async def get(self, submission_id: uuid.UUID) -> Submission | None: ...
+
+    async def page(
+        self,
+        consultation_id: uuid.UUID,
+        filters: SubmissionFilter,
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Submission], int]:
+        """One page in receipt order, and how many match in all."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    fingerprint: str
+    submission_id: uuid.UUID | None
+
+
+class IdempotencyKeys(Protocol):
+    async def claim(self, scope: str, key: str, fingerprint: str) -> StoredKey | None:
+        """None when the key is new (and now ours); else what was stored under it.
+
+        A concurrent claim of the same key waits until the first one's unit of work ends.
+        """
+        ...
+
+    async def remember(self, scope: str, key: str, submission_id: uuid.UUID) -> None: ...
+
+
+class IntakeUnitOfWork(UnitOfWork):
+    consultations: Consultations
+    submissions: Submissions
+    idempotency_keys: IdempotencyKeys

@@ -1,0 +1,15 @@
+"""The notifications unit of work on PostgreSQL."""
+
+from __future__ import annotations
+
+from notifications.adapters.delivery_repository import PostgresDeliveries
+from notifications.service.ports import NotificationsUnitOfWork
+from shared.platform.database import DbConnection
+from shared.platform.unit_of_work import PostgresUnitOfWork
+
+
+class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWork):
+    deliveries: PostgresDeliveries
+
+    def bind(self, connection: DbConnection) -> None:
+        self.deliveries = PostgresDeliveries(connection)

@@ -1,0 +1,12 @@
+"""The one clock of the system: aware UTC datetimes, injectable where rules depend on time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
