@@ -4,18 +4,26 @@ in a namespace of its own, and the request bodies tests share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devtools.proc import free_ports
 from shared.platform.runtime import Service, ServiceRuntime, definition_of
 from shared.platform.settings import ServiceSettings
 
@@ -242,3 +250,77 @@ async def start_service(
         transport=httpx.ASGITransport(app=service.app), base_url=f"http://{name}"
     )
     return RunningService(service=service, settings=settings, client=client)
+
+
+class ServiceProcess:
+    """`python -m <service>` as a real OS process on a free port (what ops run).
+
+    `environment` holds `STRATEGIA_*` settings; `url` is its HTTP address once `ready()`.
+    """
+
+    def __init__(self, name: str, environment: dict[str, str], log_file: Path) -> None:
+        self.name = name
+        self.port = free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_file = log_file
+        self.environment = {
+            **os.environ,
+            **environment,
+            "STRATEGIA_HTTP_HOST": "127.0.0.1",
+            "STRATEGIA_HTTP_PORT": str(self.port),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.name],
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def ready(self, timeout: float = 60.0) -> ServiceProcess:
+        """Wait until /health/ready answers 200; fail with the log's tail otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        tail = self.log_file.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{self.name} did not become ready; its log ends:\n{tail}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+def service_environment(
+    *, database_url: str, kafka: str, prefix: str, **settings: object
+) -> dict[str, str]:
+    """`STRATEGIA_*` variables for a service process under test (see `settings_for_test`)."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": kafka,
+        "kafka_topic_prefix": prefix,
+        "kafka_topic_partitions": 1,
+        "admin_token": ADMIN_TOKEN,
+        "coordinator_token": COORDINATOR_TOKEN,
+        "clerk_token": CLERK_TOKEN,
+        "log_json": "false",
+        "outbox_poll_interval_seconds": 0.5,
+        **settings,
+    }
+    return {f"STRATEGIA_{key.upper()}": str(value) for key, value in values.items()}

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from shared.contracts.envelope import Envelope, EventPayload, new_envelope
 from shared.contracts.registry import TOPIC_EVENTS, EventRegistry, topic_of
-from shared.contracts.topics import Topic, dead_letter_topic
+from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.platform.messaging import PermanentFailure, decode_envelope
 
 
@@ -105,8 +105,30 @@ def test_every_topic_is_owned_versioned_and_registered() -> None:
     for topic in Topic:
         assert topic.owner in {"intake", "groups", "notifications", "news"}
         assert topic.value.rsplit(".", 1)[1] == "v1"
-        assert topic.dead_letter == f"{topic.value}.dlt" == dead_letter_topic(topic.value)
+        assert dead_letter_topic(topic.value) == f"{topic.value}.dlt"
         assert TOPIC_EVENTS[topic], f"{topic} declares no events"
         for model in TOPIC_EVENTS[topic]:
             assert topic_of(model) is topic
             assert model.event_type.split(".", 1)[0] == topic.owner
+
+
+def test_an_event_type_not_declared_on_a_topic_cannot_be_staged() -> None:
+    with pytest.raises(LookupError, match="not declared on any topic"):
+        topic_of(Sample)
+
+
+def test_a_reader_ignores_fields_a_newer_producer_added() -> None:
+    envelope = new_envelope(Sample(item_id=uuid.uuid4(), note="x"), producer="tests")
+    newer = json.loads(envelope.to_bytes())
+    newer["data"]["added_in_1_1"] = {"anything": [1, 2]}
+    newer["trace_flags"] = "01"
+    decoded = decode_envelope(json.dumps(newer).encode(), REGISTRY)
+    assert decoded.data == envelope.data
+    assert decoded.event_id == envelope.event_id
+
+
+def test_topic_names_put_a_namespace_before_topics_and_groups() -> None:
+    names = TopicNames("gmina-1418023.")
+    assert names(Topic.INTAKE_SUBMISSIONS) == "gmina-1418023.intake.submissions.v1"
+    assert names.group("notifications") == "gmina-1418023.notifications"
+    assert TopicNames()(Topic.INTAKE_SUBMISSIONS) == "intake.submissions.v1"

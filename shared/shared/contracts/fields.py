@@ -11,7 +11,7 @@ person would not call a value (a title made of spaces and zero-width characters)
 * `SafeDatetime`: an aware datetime that converts to UTC without overflow, within
   `EARLIEST`..`LATEST`; stored and returned in UTC.
 * `SafeDate`: a calendar day as `YYYY-MM-DD` (never a number).
-* `Count`, `PageLimit`, `PageOffset`: integers with bounds a database column can hold.
+* `PageLimit`, `PageOffset`: page bounds a database can hold (PostgreSQL `integer`).
 * `Consent`: a JSON `true`/`false` and nothing else (`"true"` or `1` is not consent).
 """
 
@@ -160,7 +160,6 @@ SafeDatetime = Annotated[
 
 SafeDate = Annotated[date, BeforeValidator(_only_text)]
 
-Count = Annotated[int, Field(ge=0, le=INT32_MAX, strict=True)]
 PageLimit = Annotated[int, Field(ge=1, le=200)]
 PageOffset = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Consent = StrictBool

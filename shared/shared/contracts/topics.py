@@ -26,10 +26,6 @@ class Topic(StrEnum):
     def owner(self) -> str:
         return self.value.split(".", 1)[0]
 
-    @property
-    def dead_letter(self) -> str:
-        return dead_letter_topic(self.value)
-
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DEAD_LETTER_SUFFIX}"

@@ -8,22 +8,53 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
+from pydantic import TypeAdapter
 
-from shared.platform.runtime import definition_of
+from shared.contracts.registry import TOPIC_EVENTS
+from shared.contracts.topics import Topic
+from shared.platform.runtime import definition_of, envelope_schema
 
 SERVICES = ("intake", "groups", "notifications", "news")
+
+
+def document_commands(document: dict[str, Any], service: str, consumed: list[str]) -> None:
+    """Give the topics a service owns but consumes (its commands) their payload schema.
+
+    FastStream derives a subscriber's schema from the handler's signature; ours receive
+    raw bytes (decoding errors are the platform's to dead-letter), so without this the
+    command contract other channels must follow would appear as an empty payload.
+    """
+    for address in consumed:
+        topic = Topic(address)
+        if topic.owner != service:
+            continue  # another service's events: their schema is in the producer's document
+        schema = TypeAdapter(envelope_schema(TOPIC_EVENTS[topic])).json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        definitions = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in schema.pop("$defs", {}).items():
+            if definitions.get(name, definition) != definition:
+                raise ValueError(f"schema {name} of {address} clashes with another of that name")
+            definitions[name] = definition
+        for channel in document.get("channels", {}).values():
+            if channel["address"] != address:
+                continue
+            for message in channel.get("messages", {}).values():
+                name = message["$ref"].rsplit("/", 1)[-1]
+                document["components"]["messages"][name]["payload"] = schema
 
 
 def render(service: str) -> str:
     definition = definition_of(service)
     runtime = definition.build_default().runtime
     specification = runtime.asyncapi(definition.description).to_specification()
+    jsonable = specification.to_jsonable()
+    document_commands(jsonable, service, runtime.consumer.topics)
     # FastStream's channel order is not stable between runs: sort for a reviewable diff.
-    document: str = yaml.safe_dump(
-        specification.to_jsonable(), sort_keys=True, allow_unicode=True, width=100
-    )
+    document: str = yaml.safe_dump(jsonable, sort_keys=True, allow_unicode=True, width=100)
     return document
 
 

@@ -22,6 +22,7 @@ from shared.platform.settings import ServiceSettings
 
 CORRELATION_HEADER = "X-Correlation-ID"
 HTTP_ERROR_CODES = {
+    400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",

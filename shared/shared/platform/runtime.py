@@ -279,8 +279,9 @@ def create_http_app(
         version=runtime.version,
         description=description,
         lifespan=lifespan,
-        # Documented on every route: what the platform's middleware and handlers may answer.
-        responses=error_responses(500),
+        # Documented on every route: what the platform answers whatever the route (a body
+        # that is not UTF-8 JSON, an unexpected error).
+        responses=error_responses(400, 500),
     )
     install_error_handlers(app)
     install_correlation_middleware(app)

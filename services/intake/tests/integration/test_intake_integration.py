@@ -37,7 +37,7 @@ from shared.contracts.intake import (
     SubmitterKind,
 )
 from shared.contracts.topics import Topic
-from shared.platform.messaging import DLT_REASON
+from shared.platform.messaging import DLT_ATTEMPTS, DLT_REASON
 
 pytestmark = pytest.mark.integration
 
@@ -406,3 +406,42 @@ async def test_opening_and_closing_are_published_also_after_a_restart(
         "intake.ConsultationOpened",
         "intake.ConsultationClosed",
     ]
+
+
+async def test_a_command_that_can_never_be_stored_is_dead_lettered_at_once(
+    start_intake: Factory,
+) -> None:
+    """A NUL in a command's text fails validation: dead-lettered on the first attempt, with
+    the field named, instead of failing in PostgreSQL five times over."""
+    service = await start_intake()
+    consultation = await service.consultation()
+    command = json.loads(
+        new_envelope(
+            SubmitSubmission(
+                consultation_id=uuid.UUID(consultation["id"]),
+                submitter=SubmitterData(kind=SubmitterKind.RESIDENT),
+                title="Tytuł",
+                body="Treść",
+                consent=ConsentData(processing=True),
+            ),
+            producer="epuap-gateway",
+        ).to_bytes()
+    )
+    command["data"]["body"] = "Treść z bajtem \u0000 zerowym"
+    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            service.topic(Topic.INTAKE_SUBMISSION_COMMANDS), json.dumps(command).encode()
+        )
+    finally:
+        await producer.stop()
+
+    [dead] = await read_topic(
+        service.kafka,
+        service.topic(Topic.INTAKE_SUBMISSION_COMMANDS) + ".dlt",
+        until=lambda got: len(got) >= 1,
+    )
+    assert headers(dead)[DLT_ATTEMPTS] == "1"
+    assert "body: Value error, must not contain NUL" in headers(dead)[DLT_REASON]
+    assert await service.count("submissions") == 0

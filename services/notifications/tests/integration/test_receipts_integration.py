@@ -13,6 +13,7 @@ a duplicate was not sent (no sleeping, no timing thresholds).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -542,3 +543,25 @@ async def test_delivery_log_for_admins(make_harness: Callable[..., Awaitable[Har
             assert body["error"] == "validation_failed"
             assert [error["field"] for error in body["errors"]] == [field]
             assert body["errors"][0]["reason"]
+
+
+async def test_a_receipt_goes_out_for_an_event_from_a_newer_intake(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    """During a rolling deploy intake may already add an optional field notifications does
+    not know yet: the receipt must go out all the same (a tolerant reader)."""
+    harness = await make_harness()
+    await harness.start()
+    recipient = unique_recipient()
+    event = submission_event(recipient)
+    newer = json.loads(event.to_bytes())
+    newer["data"]["submitter_preferred_contact"] = "email"  # added in a later minor version
+    newer["data"]["attachments"] = [{"name": "mapa.pdf", "size": 1024}]
+    await harness.producer.send_and_wait(
+        harness.topic, value=json.dumps(newer).encode(), key=harness.key
+    )
+
+    [message] = await harness.mailbox.wait_for(recipient)
+    assert event.data.receipt_number in str(message["Subject"])
+    delivery = await harness.delivery_of(event.event_id)
+    assert delivery is not None and delivery["status"] == "sent"
