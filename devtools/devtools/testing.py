@@ -193,11 +193,11 @@ def submission_payload(**changes: Any) -> dict[str, Any]:
 # --- services under test --------------------------------------------------------------------
 
 
-def settings_for_test(
-    settings_type: type[S], *, database_url: str, kafka: str, prefix: str, **overrides: Any
-) -> S:
-    """Settings for a service under test: quick polling, one partition, known tokens."""
-    values: dict[str, Any] = {
+def base_test_settings(
+    *, database_url: str, kafka: str, prefix: str, **overrides: Any
+) -> dict[str, Any]:
+    """Settings of a service under test: quick polling, one partition, known tokens."""
+    return {
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,
         "kafka_topic_prefix": prefix,
@@ -208,9 +208,16 @@ def settings_for_test(
         "log_json": False,
         "outbox_poll_interval_seconds": 0.5,
         "consumer_retry_backoff_seconds": 0.1,
+        **overrides,
     }
-    values.update(overrides)
-    return settings_type(**values)
+
+
+def settings_for_test(
+    settings_type: type[S], *, database_url: str, kafka: str, prefix: str, **overrides: Any
+) -> S:
+    return settings_type(
+        **base_test_settings(database_url=database_url, kafka=kafka, prefix=prefix, **overrides)
+    )
 
 
 @dataclass
@@ -311,16 +318,8 @@ def service_environment(
     *, database_url: str, kafka: str, prefix: str, **settings: object
 ) -> dict[str, str]:
     """`STRATEGIA_*` variables for a service process under test (see `settings_for_test`)."""
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "kafka_bootstrap_servers": kafka,
-        "kafka_topic_prefix": prefix,
-        "kafka_topic_partitions": 1,
-        "admin_token": ADMIN_TOKEN,
-        "coordinator_token": COORDINATOR_TOKEN,
-        "clerk_token": CLERK_TOKEN,
-        "log_json": "false",
-        "outbox_poll_interval_seconds": 0.5,
-        **settings,
+    values = base_test_settings(database_url=database_url, kafka=kafka, prefix=prefix, **settings)
+    return {
+        f"STRATEGIA_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in values.items()
     }
-    return {f"STRATEGIA_{key.upper()}": str(value) for key, value in values.items()}
