@@ -171,10 +171,10 @@ def move(
 def _why_not(source: ReviewState, target: ReviewState) -> str:
     if source == target:
         return f"the submission is already {source}"
-    if target in (ReviewState.RECOMMENDED, ReviewState.REJECTED):
-        return f"cannot go from {source} to {target}: it must be assessed first"
     if source in FINAL_STATES:
         return f"{source} is final; a coordinator can only reopen it to assessed"
+    if target in (ReviewState.RECOMMENDED, ReviewState.REJECTED):
+        return f"cannot go from {source} to {target}: it must be assessed first"
     if target is ReviewState.ASSESSED:
         return f"cannot go from {source} to assessed: it must be in review first"
     return f"cannot go from {source} to {target}"

@@ -5,32 +5,34 @@ who count but have no seat yet (confirmed or waitlisted), in queue order (`candi
 Output: the groups to form, who goes where, who waits. Placed members are never moved: the
 rule only adds seats and groups.
 
-The rule, repeated until nothing changes:
+The rule takes the volunteers one at a time, in queue order, exactly as if they arrived one
+by one:
 
-1. **Seat.** In queue order, each waiting volunteer takes their first-ranked theme that has a
-   group with room (below `max_size`), else the next ranked theme, and so on. Among several
-   groups of one theme with room, the one with the fewest members, then the lowest ordinal.
-2. **Form.** Everyone still waiting has no room in any theme they ranked. A theme is
-   *feasible* when at least `min_size` of them ranked it (at any rank): only then can a new
-   group of it reach the minimum. Each waiting volunteer *points* at their best-ranked feasible
-   theme. Every feasible theme with at least `min_size` pointers forms one new group (in the
-   consultation's theme order). If none has, the feasible theme with the most pointers forms
-   one (ties: more volunteers who ranked it, then theme order) — its supporters join it by the
-   "else the next" of step 1. Then back to step 1.
-3. **Wait.** When no theme is feasible, whoever is left goes on the waiting list, in queue
-   order. They are placed by a later run as soon as a group has room (a member withdrew) or
-   enough others arrive to form one.
+1. **Seat.** The volunteer takes their first-ranked theme that has a group with room (fewer
+   than `max_size` members), else the next ranked theme, and so on. Among several groups of
+   one theme with room: the fewest members, then the lowest ordinal.
+2. **Wait, or form.** A volunteer who fits nowhere joins the waiting pool. Everyone in the pool
+   has no room in any theme they ranked. A theme is *feasible* when at least `min_size`
+   volunteers in the pool ranked it (at any rank): only then can a new group of it reach the
+   minimum. Each pooled volunteer *points* at their best-ranked feasible theme. Every feasible
+   theme with at least `min_size` pointers forms one new group (in the consultation's theme
+   order); if none has, the feasible theme with the most pointers forms one (ties: more
+   volunteers who ranked it, then theme order). The pool is then seated by step 1 (in queue
+   order) and step 2 repeats until no theme is feasible.
+3. Whoever is still in the pool at the end is waitlisted, in queue order. A later run (after a
+   withdrawal frees a place, or more volunteers arrive) seats them as soon as a group can take
+   them: they come first in the queue.
 
-A new group takes the next ordinal of its theme; so the overflow of full groups forms
-"Grupa społeczna 2" once `min_size` volunteers wait for that theme. A new group never starts
-below `min_size` (its pointers or supporters all join it). Group ids come from the caller's
-`new_group_id`, called once per formed group in formation order, so the outcome is fully
-determined by the inputs.
+So a theme gets its first group once `min_size` volunteers would join it, and when its groups
+are full the overflow forms "Grupa społeczna 2" once `min_size` volunteers wait for it. A new
+group never starts below `min_size`: the volunteers who point at it, or all its supporters
+when it was chosen for having the most pointers, have no earlier-ranked room and join it.
+A new group takes the next ordinal of its theme; its id comes from the caller's
+`new_group_id`, called once per group in formation order.
 
-Batch versus one by one: volunteers handled in the same run are considered together, so a run
-may form two themes' groups at once where volunteers arriving one by one would already have
-been seated in the first group by "else the next". With one ranked theme per volunteer the two
-give the same groups with the same members.
+Because volunteers are handled one at a time, one run over many volunteers and one run after
+each arrival give the same groups with the same members and the same ids (as long as nobody
+withdraws in between).
 """
 
 from __future__ import annotations
@@ -142,20 +144,21 @@ def place(
 
     formed: list[uuid.UUID] = []
     seats: list[Seat] = []
-    pending = list(candidates)
-    while True:
-        pending = _seat(state, pending, seats)
-        to_form = _themes_to_form(state, pending)
-        if not to_form:
-            break
-        for theme in to_form:
-            gid = new_group_id()
-            ordinal = state.next_ordinal(theme)
-            name_pl, name_en = group_names(theme, ordinal, labels)
-            state.groups[gid] = Group(gid, theme, ordinal, name_pl, name_en)
-            state.members[gid] = []
-            state.by_theme.setdefault(theme, []).append(gid)
-            formed.append(gid)
+    pending: list[Candidate] = []
+    for candidate in candidates:
+        if not _seat(state, [candidate], seats):
+            continue  # seated at once
+        pending.append(candidate)
+        while to_form := _themes_to_form(state, pending):
+            for theme in to_form:
+                gid = new_group_id()
+                ordinal = state.next_ordinal(theme)
+                name_pl, name_en = group_names(theme, ordinal, labels)
+                state.groups[gid] = Group(gid, theme, ordinal, name_pl, name_en)
+                state.members[gid] = []
+                state.by_theme.setdefault(theme, []).append(gid)
+                formed.append(gid)
+            pending = _seat(state, pending, seats)
 
     result = {
         gid: replace(group, member_ids=tuple(state.members[gid]))
@@ -195,7 +198,9 @@ def _check_inputs(
 
 
 def _seat(state: _Seating, pending: list[Candidate], seats: list[Seat]) -> list[Candidate]:
-    """Step 1: first-ranked theme with room, else the next; returns who is still waiting."""
+    """Step 1 for each, in order: first-ranked theme with room, else the next.
+
+    Returns who is still waiting (so a falsy result means everyone was seated)."""
     still: list[Candidate] = []
     for candidate in pending:
         for theme in candidate.themes:
@@ -210,7 +215,7 @@ def _seat(state: _Seating, pending: list[Candidate], seats: list[Seat]) -> list[
 
 
 def _themes_to_form(state: _Seating, pending: list[Candidate]) -> list[str]:
-    """Step 2: which themes form a new group now (empty: everyone left waits)."""
+    """Step 2: which themes form a new group now (empty: the pool keeps waiting)."""
     minimum = state.policy.min_size
     supporters = Counter(theme for c in pending for theme in c.themes)
     feasible = {theme for theme, count in supporters.items() if count >= minimum}
