@@ -169,6 +169,17 @@ def test_first_preference_with_room_else_the_next() -> None:
     assert waiting(plan) == [3]
 
 
+def test_among_a_themes_groups_the_fewest_members_then_the_lowest_ordinal() -> None:
+    def social(n: int, ordinal: int, size: int) -> Group:
+        members = tuple(vid(1000 * ordinal + i) for i in range(size))
+        return Group(vid(n), S, ordinal, f"Grupa społeczna {ordinal}", "", members)
+
+    plan = run(volunteers([S]), groups=[social(901, 1, 11), social(902, 2, 5)])
+    assert plan.seats[0].group_id == vid(902)
+    plan = run(volunteers([S]), groups=[social(902, 2, 5), social(901, 1, 5)])
+    assert plan.seats[0].group_id == vid(901)
+
+
 def test_thirteen_mixed() -> None:
     # Nine want social first (economic second), four want spatial only.
     rankings = [[S, C]] * 9 + [[P]] * 4
@@ -191,6 +202,24 @@ def test_thirty_mixed_overflow_forms_a_second_group_of_the_first_choice() -> Non
     assert waiting(plan) == []
 
 
+def test_hundred_mixed_in_blocks() -> None:
+    rankings = [[S, E]] * 40 + [[E]] * 30 + [[C, P]] * 20 + [[P]] * 10
+    plan = run(volunteers(*rankings))
+    assert shape(plan) == [
+        (S, 1, list(range(1, 13))),
+        (S, 2, list(range(13, 25))),
+        (S, 3, list(range(25, 37))),
+        (S, 4, list(range(37, 41))),
+        (E, 1, list(range(41, 53))),
+        (E, 2, list(range(53, 65))),
+        (E, 3, list(range(65, 71))),
+        (C, 1, list(range(71, 83))),
+        (C, 2, list(range(83, 91))),
+        (P, 1, list(range(91, 101))),
+    ]
+    assert waiting(plan) == []
+
+
 def test_hundred_mixed_every_rule_holds() -> None:
     rng = random.Random(7)
     rankings = [rng.sample(THEMES, rng.randint(1, 3)) for _ in range(100)]
@@ -206,6 +235,9 @@ def test_hundred_mixed_every_rule_holds() -> None:
     # Nobody waits while a theme they ranked has room.
     room = {g.theme for g in plan.groups if len(g.member_ids) < 12}
     assert all(not room.intersection(ranking[w]) for w in plan.waitlisted)
+    # Nor while enough of them ranked one theme to form a group of it.
+    for theme in THEMES:
+        assert sum(1 for w in plan.waitlisted if theme in ranking[w]) < 3
 
 
 # --- arrival one by one, withdrawal ------------------------------------------------------
