@@ -7,6 +7,7 @@ classes to HTTP (422 invalid input, 403 not permitted, 409 conflicting state) la
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class DomainError(Exception):
         self.message = message
 
     @classmethod
-    def of(cls, problems: list[FieldProblem]) -> DomainError:
+    def of(cls, problems: list[FieldProblem]) -> Self:
         """One error carrying every problem found (a form shows them all at once)."""
         first, *rest = problems
         return cls(first.field, first.reason, *rest)

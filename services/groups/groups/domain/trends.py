@@ -37,7 +37,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -285,13 +285,7 @@ def _not_enough(theme: str, n: int, settings: TrendSettings) -> TrendReport:
 
 
 def _with_sentences(report: TrendReport, pl: list[str], en: list[str]) -> TrendReport:
-    return TrendReport(
-        **{
-            **{name: getattr(report, name) for name in TrendReport.__dataclass_fields__},
-            "sentences_pl": tuple(pl),
-            "sentences_en": tuple(en),
-        }
-    )
+    return replace(report, sentences_pl=tuple(pl), sentences_en=tuple(en))
 
 
 def _surfaces(analysed: Sequence[tuple[Term, ...]]) -> dict[str, str]:
