@@ -1,0 +1,1 @@
+"""Data bundled with the groups domain (stop words, the labelled submissions)."""
