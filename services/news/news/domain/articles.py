@@ -194,7 +194,7 @@ def create_article(
         state, publish_at, published_at = ArticleState.DRAFT, None, None
         if draft.publish_at is not None:
             publish_at = _moment(draft.publish_at)
-    elif draft.publish_at is not None and draft.publish_at > now:
+    elif draft.publish_at is not None and _moment(draft.publish_at) > now:
         state, publish_at, published_at = (
             ArticleState.SCHEDULED,
             _moment(draft.publish_at),
@@ -278,7 +278,7 @@ def update_article(
             events.append(published)
         events.append(ArticleUpdated(updated.id, updated.slug, updated.title, now))
     elif changes.publish_at is not None:
-        if changes.publish_at > now:
+        if _moment(changes.publish_at) > now:
             updated = replace(
                 updated, state=ArticleState.SCHEDULED, publish_at=_moment(changes.publish_at)
             )
