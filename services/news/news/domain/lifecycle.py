@@ -295,7 +295,11 @@ def _message_id(source: AlertSource, record: Warning) -> uuid.UUID:
     # The key and the material content: the same record yields the same id on a retry,
     # a record changed in place yields a new one.
     valid_to = record.valid_to.isoformat() if record.valid_to else "open"
-    content = f"{record.level}|{record.probability}|{record.valid_from.isoformat()}|{valid_to}"
+    areas = ",".join(sorted(record.area_codes))
+    content = (
+        f"{_event_key(record.event)}|{record.level}|{record.probability}|"
+        f"{record.valid_from.isoformat()}|{valid_to}|{areas}"
+    )
     return uuid.uuid5(IMGW_NAMESPACE, f"{source}|{record.key}|{content}")
 
 

@@ -157,6 +157,15 @@ class TestDuplicates:
         assert decision.update.id != known[0].id
         assert [ref.alert_id for ref in decision.update.references] == [known[0].id]
 
+    def test_an_event_renamed_in_place_is_an_update_with_a_new_id(self) -> None:
+        known = [first_storm()]
+        records = json.loads((IMGW / "meteo_new.json").read_bytes())
+        records[0]["nazwa_zdarzenia"] = "Silny deszcz z burzami"
+        outcome = parse_meteo(200, json.dumps(records).encode(), WARSAW)
+        (decision,) = plan(known, outcome, NOON).decisions
+        assert isinstance(decision, AlertUpdated)
+        assert decision.update.id != known[0].id
+
     def test_a_wording_change_alone_is_not_an_update(self) -> None:
         known = [first_storm()]
         records = json.loads((IMGW / "meteo_new.json").read_bytes())
