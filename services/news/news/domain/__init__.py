@@ -1,1 +1,1 @@
-"""domain layer of the news service."""
+"""Pure domain of news: articles, Atom feeds, alerts, IMGW warnings, CAP 1.2 (no I/O)."""
