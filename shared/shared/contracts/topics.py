@@ -31,6 +31,20 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DEAD_LETTER_SUFFIX}"
 
 
+_DAY_MS = 24 * 60 * 60 * 1000
+
+# Topic-level settings applied when a topic is created. A topic whose events carry a
+# secret (an emailed link's token) keeps them no longer than the secret is valid.
+TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {}
+
+# Dead letters are for operators to look at and replay, not an archive of personal data.
+DEAD_LETTER_CONFIG = {"retention.ms": str(30 * _DAY_MS)}
+
+
+def topic_config(topic: Topic) -> dict[str, str]:
+    return dict(TOPIC_CONFIGS.get(topic, {}))
+
+
 class TopicNames:
     """Physical topic and consumer-group names: the logical name behind a prefix.
 

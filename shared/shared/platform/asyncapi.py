@@ -20,15 +20,15 @@ from shared.platform.runtime import definition_of, envelope_schema
 SERVICES = ("intake", "groups", "notifications", "news")
 
 
-def document_commands(document: dict[str, Any], service: str, consumed: list[str]) -> None:
+def document_commands(document: dict[str, Any], service: str, consumed: list[Topic]) -> None:
     """Give the topics a service owns but consumes (its commands) their payload schema.
 
     FastStream derives a subscriber's schema from the handler's signature; ours receive
     raw bytes (decoding errors are the platform's to dead-letter), so without this the
     command contract other channels must follow would appear as an empty payload.
     """
-    for address in consumed:
-        topic = Topic(address)
+    for topic in consumed:
+        address = topic.value
         if topic.owner != service:
             continue  # another service's events: their schema is in the producer's document
         schema = TypeAdapter(envelope_schema(TOPIC_EVENTS[topic])).json_schema(
@@ -52,7 +52,7 @@ def render(service: str) -> str:
     runtime = definition.build_default().runtime
     specification = runtime.asyncapi(definition.description).to_specification()
     jsonable = specification.to_jsonable()
-    document_commands(jsonable, service, runtime.consumer.topics)
+    document_commands(jsonable, service, runtime.consumer.subscribed)
     # FastStream's channel order is not stable between runs: sort for a reviewable diff.
     document: str = yaml.safe_dump(jsonable, sort_keys=True, allow_unicode=True, width=100)
     return document

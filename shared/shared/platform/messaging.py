@@ -283,7 +283,7 @@ class EventConsumer(Generic[U]):
         self._retry_backoff = retry_backoff
         self._max_backoff = max_backoff
         self._attempts: dict[tuple[str, int, int], _Attempts] = {}
-        self.topics: list[str] = []
+        self.subscribed: list[Topic] = []
 
     @property
     def name(self) -> str:
@@ -321,7 +321,7 @@ class EventConsumer(Generic[U]):
             title=f"{topic}:{self._consumer}",
             description=f"{summary}(consumes {names}; raw envelope, see the producer's document)",
         )(on_message)
-        self.topics.append(address)
+        self.subscribed.append(topic)
 
     async def _process(
         self,

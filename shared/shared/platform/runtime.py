@@ -33,7 +33,13 @@ from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.registry import TOPIC_EVENTS
-from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
+from shared.contracts.topics import (
+    DEAD_LETTER_CONFIG,
+    Topic,
+    TopicNames,
+    dead_letter_topic,
+    topic_config,
+)
 from shared.platform.database import apply_migrations, create_pool, pending_migrations
 from shared.platform.http import (
     TokenAuth,
@@ -104,7 +110,7 @@ class ServiceRuntime(Generic[U]):
         self.relay: OutboxRelay | None = None
         self._workers: list[tuple[str, Worker]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self.published_topics: list[str] = []
+        self.published: list[Topic] = []
         self.started = False
 
     @property
@@ -124,7 +130,7 @@ class ServiceRuntime(Generic[U]):
             raise ValueError(f"{self.name} may not publish {topic}: it belongs to {topic.owner}")
         models = TOPIC_EVENTS[topic]
         address = self.topic_names(topic)
-        self.published_topics.append(address)
+        self.published.append(topic)
         names = ", ".join(model.__name__ for model in models)
         self.broker.publisher(
             address,
@@ -145,11 +151,7 @@ class ServiceRuntime(Generic[U]):
         )
         await ensure_topics(
             self.settings.kafka_bootstrap_servers,
-            [
-                *self.published_topics,
-                *self.consumer.topics,
-                *(dead_letter_topic(topic) for topic in self.consumer.topics),
-            ],
+            self._topics_to_create(),
             partitions=self.settings.kafka_topic_partitions,
             replication=self.settings.kafka_topic_replication,
         )
@@ -165,7 +167,16 @@ class ServiceRuntime(Generic[U]):
         for name, worker in self._workers:
             self._tasks.append(asyncio.create_task(self._supervise(name, worker), name=name))
         self.started = True
-        log.info("service started", extra={"topics": self.consumer.topics})
+        log.info("service started", extra={"subscribed": self.consumer.subscribed})
+
+    def _topics_to_create(self) -> dict[str, dict[str, str]]:
+        wanted = {
+            self.topic_names(topic): topic_config(topic)
+            for topic in (*self.published, *self.consumer.subscribed)
+        }
+        for topic in self.consumer.subscribed:
+            wanted[dead_letter_topic(self.topic_names(topic))] = dict(DEAD_LETTER_CONFIG)
+        return wanted
 
     async def _supervise(self, name: str, worker: Worker) -> None:
         """Restart a crashed worker after a pause instead of letting it die silently."""

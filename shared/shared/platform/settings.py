@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
 
     # Bundled profile name or path of a TOML file (see shared/gminas).
     gmina_profile: str = DEFAULT_PROFILE
+    # Where residents reach the web front: emailed links lead to its pages
+    # (shared/contracts/links.py).
+    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://\S+$")
 
     admin_token: SecretStr | None = None
     coordinator_token: SecretStr | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -17,9 +17,15 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication: int
+    bootstrap_servers: str,
+    topics: Mapping[str, Mapping[str, str]],
+    *,
+    partitions: int,
+    replication: int,
 ) -> None:
-    wanted = sorted(set(topics))
+    """Create the missing ones among `topics` (name → topic-level configs). Existing topics
+    are left as they are: changing a live topic's settings is an operator's decision."""
+    wanted = sorted(topics)
     if not wanted:
         return
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-admin")
@@ -31,7 +37,12 @@ async def ensure_topics(
             return
         # Another replica may have created them first.
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
+            await admin.create_topics(
+                [
+                    NewTopic(name, partitions, replication, topic_configs=dict(topics[name]))
+                    for name in missing
+                ]
+            )
         log.info("topics created", extra={"topics": missing})
     finally:
         await admin.close()

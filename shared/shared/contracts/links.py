@@ -1,0 +1,27 @@
+"""Addresses of the public pages that emailed links lead to (served by the web front).
+
+A link carries its secret as the `token` query parameter and opens a page; the page spends
+the token with a POST to the owning service's API. Notifications builds the links from
+`ServiceSettings.public_base_url` and these paths; the web front serves them. Polish
+paths, as residents see them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from urllib.parse import urlencode
+
+
+class Page(StrEnum):
+    VOLUNTEER_CONFIRM = "/wolontariat/potwierdz"
+    VOLUNTEER_WITHDRAW = "/wolontariat/rezygnacja"
+    MEMBER_SIGN_IN = "/czlonkowie/logowanie"
+    SUBSCRIPTION_CONFIRM = "/subskrypcje/potwierdz"
+    SUBSCRIPTION_MANAGE = "/subskrypcje/zarzadzaj"
+    UNSUBSCRIBE = "/subskrypcje/wypisz"
+
+
+def page_link(base_url: str, page: Page, *, token: str | None = None, **params: str) -> str:
+    query = {**params, **({"token": token} if token is not None else {})}
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"{base_url.rstrip('/')}{page.value}{suffix}"
