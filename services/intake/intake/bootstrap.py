@@ -6,6 +6,7 @@ from pathlib import Path
 
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
+from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.scheduler import run_scheduler
@@ -35,7 +36,11 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         migrations=MIGRATIONS,
         unit_of_work=PostgresIntakeUnitOfWork,
     )
-    service = IntakeService(zone=settings.gmina().zone, clock=clock)
+    service = IntakeService(
+        zone=settings.gmina().zone,
+        clock=clock,
+        policy=SubmissionPolicy(paper_max_age_days=settings.paper_max_age_days),
+    )
     subscribe_commands(runtime.consumer, service)
     runtime.document_publication(
         Topic.INTAKE_CONSULTATIONS, "Consultation life cycle, keyed by consultation id"

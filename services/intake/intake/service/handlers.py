@@ -13,12 +13,13 @@ from intake.domain.commands import ChangeConsultation, CreateConsultation, Submi
 from intake.domain.consultation import (
     Consultation,
     change_window,
+    validate_new_window,
     validate_themes,
-    validate_window,
 )
 from intake.domain.errors import IdempotencyKeyReused, NotFound
 from intake.domain.submission import (
     Submission,
+    SubmissionPolicy,
     accepted,
     check_acceptable,
     request_fingerprint,
@@ -41,9 +42,16 @@ class SubmissionPage:
 
 
 class IntakeService:
-    def __init__(self, *, zone: ZoneInfo, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        zone: ZoneInfo,
+        clock: Clock = utc_now,
+        policy: SubmissionPolicy = SubmissionPolicy(),  # noqa: B008 - frozen
+    ) -> None:
         self._zone = zone
         self._clock = clock
+        self._policy = policy
 
     def now(self) -> datetime:
         return self._clock()
@@ -53,7 +61,9 @@ class IntakeService:
     async def create_consultation(
         self, uow: IntakeUnitOfWork, command: CreateConsultation
     ) -> Consultation:
-        validate_window(command.kind, command.opens_at, command.closes_at)
+        validate_new_window(
+            command.kind, command.opens_at, command.closes_at, zone=self._zone, now=self.now()
+        )
         validate_themes(command.themes)
         consultation = await uow.consultations.add(uuid.uuid4(), command)
         uow.stage_event(consultation.announced(), key=consultation.id)
@@ -67,7 +77,11 @@ class IntakeService:
         changed = current
         if command.opens_at is not None or command.closes_at is not None:
             changed = change_window(
-                current, opens_at=command.opens_at, closes_at=command.closes_at, now=self.now()
+                current,
+                opens_at=command.opens_at,
+                closes_at=command.closes_at,
+                now=self.now(),
+                zone=self._zone,
             )
         changed = replace(
             changed,
@@ -114,7 +128,7 @@ class IntakeService:
         # Locking the consultation's row orders concurrent submissions and window changes.
         consultation = await self._consultation(uow, command.consultation_id, for_update=True)
         now = self.now()
-        check_acceptable(command, consultation, now, self._zone)
+        check_acceptable(command, consultation, now, self._zone, self._policy)
         submission = accepted(
             command,
             consultation,
