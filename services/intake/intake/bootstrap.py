@@ -55,7 +55,14 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         )
 
     runtime.add_worker("consultation-scheduler", scheduler)
-    router = build_router(service, runtime.unit_of_work, runtime.auth)
+    router = build_router(
+        service,
+        runtime.unit_of_work,
+        runtime.auth,
+        public_write_limit=runtime.rate_limiter.limit(
+            "submissions", settings.rate_limit_per_minute
+        ),
+    )
     return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 
 

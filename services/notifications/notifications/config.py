@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from enum import StrEnum
 
-from pydantic import Field, FilePath, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
 from shared.platform.settings import ServiceSettings
 
@@ -27,6 +27,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_username: SecretStr | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = SmtpTls.NONE
+    # Credentials over an unencrypted connection leak the relay's password to the network;
+    # refused unless an operator says so (e.g. a relay on the same host).
+    smtp_allow_plaintext_auth: bool = False
     # PEM bundle of CAs trusted for the relay's certificate in addition to the system store
     # (a private relay with an internal CA). Must exist: a typo fails at startup, not per send.
     smtp_ca_file: FilePath | None = None
@@ -48,6 +51,19 @@ class NotificationsSettings(ServiceSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return value
+
+    @model_validator(mode="after")
+    def _credentials_need_tls(self) -> NotificationsSettings:
+        if (
+            self.smtp_username is not None
+            and self.smtp_tls is SmtpTls.NONE
+            and not self.smtp_allow_plaintext_auth
+        ):
+            raise ValueError(
+                "SMTP credentials need smtp_tls=starttls or tls "
+                "(or smtp_allow_plaintext_auth=true for a relay on a trusted network)"
+            )
+        return self
 
     @field_validator("mail_from")
     @classmethod

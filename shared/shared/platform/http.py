@@ -23,6 +23,7 @@ from shared.platform.settings import ServiceSettings
 CORRELATION_HEADER = "X-Correlation-ID"
 HTTP_ERROR_CODES = {
     400: "bad_request",
+    408: "request_timeout",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -39,6 +40,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No valid API token",
     403: "The token's role may not do this",
     404: "No such resource",
+    408: "The request body arrived too slowly",
     409: "The request conflicts with the resource's state",
     413: "The request body is too large",
     422: "The request is invalid; `errors` names each field and why",
@@ -206,6 +208,14 @@ class TokenAuth:
             ):
                 return role
         return None
+
+    def peek_role(self, request: Request) -> Role | None:
+        """The role of the request's bearer token, if it holds a valid one (never raises)."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return self.role_of(token.strip())
 
     async def optional_role(self, request: Request) -> Role | None:
         credentials: HTTPAuthorizationCredentials | None = await self._scheme(request)

@@ -26,6 +26,16 @@ class ServiceSettings(BaseSettings):
     kafka_topic_prefix: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,60}\.)?$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # Request bodies: the limit of routes that declare none (bytes), and how long a body may
+    # take to arrive before the request is cut off.
+    http_max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Requests a minute one client may make to a public write endpoint (0: no limit).
+    rate_limit_per_minute: int = Field(default=30, ge=0)
+    # The interactive API documentation at /docs (assets served locally); off in production.
+    http_docs: bool = True
     log_level: str = "INFO"
     log_json: bool = True
 

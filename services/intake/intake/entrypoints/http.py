@@ -8,7 +8,7 @@ handlers (`shared.platform.http`).
 # which refer to values local to build_router.
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated
 
@@ -33,6 +33,7 @@ from shared.contracts.intake import (
     Title,
 )
 from shared.platform.http import ApiError, Role, TokenAuth, error_responses
+from shared.platform.http_guards import body_limit
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
 Description = Annotated[str, Text(20_000)]
@@ -178,10 +179,17 @@ class SubmissionPageView(BaseModel):
     offset: int
 
 
+# A submission's text is at most 10,000 + 300 characters; escaped as JSON (up to 6 bytes a
+# character) and with the other fields, 80 KiB is room enough, and a bound.
+SUBMISSION_MAX_BYTES = 80 * 1024
+
+
 def build_router(
     service: IntakeService,
     unit_of_work: Callable[[], IntakeUnitOfWork],
     auth: TokenAuth,
+    *,
+    public_write_limit: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
     admin = Depends(auth.require(Role.ADMIN))
@@ -239,8 +247,10 @@ def build_router(
         "/consultations/{consultation_id}/submissions",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SubmissionAccepted,
+        dependencies=[Depends(public_write_limit)],
+        openapi_extra=body_limit(SUBMISSION_MAX_BYTES),
         responses={
-            **error_responses(401, 403, 404),
+            **error_responses(401, 403, 404, 429),
             409: {**error_responses(409)[409], "description": "Outside the consultation window"},
         },
     )
