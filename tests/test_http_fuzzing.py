@@ -134,7 +134,13 @@ def test_no_5xx_no_undocumented_status_no_invalid_request_accepted(
 def fuzz_config(known_ids: dict[str, str]) -> str:
     """Half the requests naming a consultation name one that exists, so the rules behind
     the 404 are fuzzed too."""
-    lines = ["[dictionaries]"]
+    lines = [
+        "[checks.negative_data_rejection]",
+        # Invalid data is rejected by a 4xx that says why; 413 (too large) is one of them.
+        "expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]",
+        "",
+        "[dictionaries]",
+    ]
     lines += [f'{name} = {{ values = ["{value}"] }}' for name, value in known_ids.items()]
     lines += ["", "[parameters]"]
     lines += [

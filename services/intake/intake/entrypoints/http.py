@@ -182,6 +182,8 @@ class SubmissionPageView(BaseModel):
 # A submission's text is at most 10,000 + 300 characters; escaped as JSON (up to 6 bytes a
 # character) and with the other fields, 80 KiB is room enough, and a bound.
 SUBMISSION_MAX_BYTES = 80 * 1024
+# A consultation's description is at most 20,000 characters.
+CONSULTATION_MAX_BYTES = 160 * 1024
 
 
 def build_router(
@@ -200,6 +202,7 @@ def build_router(
         status_code=status.HTTP_201_CREATED,
         response_model=ConsultationView,
         dependencies=[admin],
+        openapi_extra=body_limit(CONSULTATION_MAX_BYTES),
         responses=as_admin,
     )
     async def create_consultation(request: ConsultationCreate) -> ConsultationView:
@@ -232,6 +235,7 @@ def build_router(
         "/consultations/{consultation_id}",
         response_model=ConsultationView,
         dependencies=[admin],
+        openapi_extra=body_limit(CONSULTATION_MAX_BYTES),
         responses={**as_admin, **error_responses(404, 409)},
     )
     async def patch_consultation(
