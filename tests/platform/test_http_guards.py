@@ -83,7 +83,10 @@ async def raw_request(port: int, head: bytes, body_parts: list[bytes], pause: fl
             await asyncio.sleep(pause)
             writer.write(part)
             await writer.drain()
-        return await asyncio.wait_for(reader.read(65536), timeout=30)
+        head_part = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+        length = re.search(rb"content-length: *(\d+)", head_part, re.IGNORECASE)
+        body = await reader.readexactly(int(length.group(1))) if length else b""
+        return head_part + body
     finally:
         writer.close()
 
