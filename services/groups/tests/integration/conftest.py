@@ -20,6 +20,7 @@ from devtools.testing import (
     unique_prefix,
 )
 from groups.config import GroupsSettings
+from shared.clock import Clock
 from shared.contracts.envelope import EventPayload, new_envelope
 from shared.contracts.intake import (
     Channel,
@@ -33,6 +34,19 @@ from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
 
 THEMES = ("social", "environmental", "economic", "spatial")
+
+
+class MovableClock:
+    """The service's clock, moved by the test (link and session expiry)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
 
 
 class Groups(RunningService):
@@ -85,6 +99,8 @@ class Groups(RunningService):
         kind: SubmitterKind = SubmitterKind.RESIDENT,
         locality: str | None = "Gassy",
         received_at: datetime | None = None,
+        submitter_email: str | None = None,
+        contact_consent: bool = False,
     ) -> uuid.UUID:
         submission_id = uuid.uuid4()
         await self.publish(
@@ -103,7 +119,8 @@ class Groups(RunningService):
                 receipt_number=f"K1-{uuid.uuid4().int % 100000:05d}",
                 digest="0" * 64,
                 language=Language.PL,
-                submitter_email="mieszkaniec@example.org",
+                submitter_email=submitter_email,
+                contact_consent=contact_consent,
             ),
             submission_id,
         )
@@ -155,7 +172,7 @@ async def start_groups(
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
     await producer.start()
 
-    async def start(**overrides: Any) -> Groups:
+    async def start(clock: Clock | None = None, **overrides: Any) -> Groups:
         settings = settings_for_test(
             GroupsSettings,
             database_url=overrides.pop("database_url", None) or await new_database.create("groups"),
@@ -164,7 +181,8 @@ async def start_groups(
             trend_poll_seconds=0.5,
             **overrides,
         )
-        started = await start_service("groups", settings)
+        options = {"clock": clock} if clock is not None else {}
+        started = await start_service("groups", settings, **options)
         service = Groups(started.service, started.settings, started.client)
         service.producer = producer
         running.append(service)
