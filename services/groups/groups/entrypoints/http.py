@@ -16,7 +16,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
 from groups.domain.actor import Actor
 from groups.domain.assessment import (
@@ -58,6 +66,16 @@ Tag = Annotated[str, Text(40, multiline=False)]
 LinkToken = Annotated[str, Text(200, multiline=False)]
 SnapshotNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Score = Annotated[StrictInt, Field(ge=0, le=2)]
+
+
+def _query_bool(value: object) -> object:
+    """A query flag is the word `true` or `false`: not `1`, `yes` or `on`."""
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
 
 UnitOfWorkFactory = Callable[[], GroupsUnitOfWork]
 
@@ -758,7 +776,7 @@ def build_router(
         group_id: uuid.UUID,
         who: Who,
         state: ReviewState | None = None,
-        assessed_by_me: Annotated[StrictBool | None, Query()] = None,
+        assessed_by_me: Annotated[QueryBool | None, Query()] = None,
         tag: Annotated[Tag | None, Query()] = None,
         flag: QueueFlag | None = None,
         limit: Annotated[PageLimit, Query()] = 50,
