@@ -114,14 +114,23 @@ class Outcomes:
             if dirty is None:
                 return False
             mine, others = await _trend_input(uow, dirty.consultation_id, dirty.theme)
-        report = await asyncio.to_thread(
-            compute_trends,
-            dirty.theme,
-            mine,
-            others,
-            now=self.now(),
-            settings=self._trend_settings,
-        )
+        try:
+            report = await asyncio.to_thread(
+                compute_trends,
+                dirty.theme,
+                mine,
+                others,
+                now=self.now(),
+                settings=self._trend_settings,
+            )
+        except Exception:
+            # The same data would fail the same way: drop the flag instead of retrying in
+            # a loop; the theme's next change marks it again.
+            log.exception("trend recomputation failed", extra={"theme": dirty.theme})
+            async with unit_of_work() as uow:
+                await uow.trends.clear_dirty(dirty)
+                await uow.commit()
+            return True
         async with unit_of_work() as uow:
             snapshot = await uow.trends.add_snapshot(
                 dirty.consultation_id,

@@ -185,11 +185,14 @@ class SubmissionReview:
             theme_source=source,
             confidence=confidence,
         )
+        # Text work first, outside the consultation's lock: placement and routing of the
+        # consultation must not wait for it.
+        links = await self._possible_duplicates(uow, submission)
         await uow.consultations.lock(event.consultation_id)
         if not await uow.submissions.add(submission):
             return submission  # known already; the inbox normally catches this first
+        await uow.duplicates.add(links, submission.consultation_id)
         if theme is not None:
-            await self._flag_duplicates(uow, submission)
             await uow.trends.mark_dirty(submission.consultation_id, theme)
         groups = await uow.groups.of_consultation(event.consultation_id)
         await route_waiting_submissions(uow, event.consultation_id, groups, now)
@@ -197,7 +200,12 @@ class SubmissionReview:
         await uow.commit()
         return stored
 
-    async def _flag_duplicates(self, uow: GroupsUnitOfWork, submission: GroupSubmission) -> None:
+    async def _possible_duplicates(
+        self, uow: GroupsUnitOfWork, submission: GroupSubmission
+    ) -> tuple[DuplicateLink, ...]:
+        """Earlier submissions of the same theme whose lemmatised text is this similar."""
+        if submission.theme is None:
+            return ()
         others = [
             TextItem(s.id, s.title, s.body, s.received_at)
             for s in await uow.submissions.of_consultation(
@@ -206,10 +214,9 @@ class SubmissionReview:
             if s.id != submission.id
         ]
         if not others:
-            return
+            return ()
         new = TextItem(submission.id, submission.title, submission.body, submission.received_at)
-        links = await asyncio.to_thread(possible_duplicates_of, new, others, self._threshold)
-        await uow.duplicates.add(links, submission.consultation_id)
+        return await asyncio.to_thread(possible_duplicates_of, new, others, self._threshold)
 
     async def override_theme(
         self, uow: GroupsUnitOfWork, actor: Actor, submission_id: uuid.UUID, theme: str
