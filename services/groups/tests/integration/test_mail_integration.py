@@ -256,7 +256,8 @@ async def test_assignment_and_decision_emails_exactly_once_across_a_restart(
     submission_id = await groups.submission(
         consultation_id, submitter_email=submitter, contact_consent=True
     )
-    silent_id = await groups.submission(consultation_id)  # no consent: no decision email
+    silent = address()  # left an address but no consent to contact: a receipt, no decision
+    silent_id = await groups.submission(consultation_id, submitter_email=silent)
     volunteers = [address() for _ in range(3)]
     for email in volunteers:
         await groups.clerk_sign_up(consultation_id, ["social"], email=email)
@@ -304,3 +305,5 @@ async def test_assignment_and_decision_emails_exactly_once_across_a_restart(
     assert len(decisions) == 1
     assert "To zadanie powiatu, nie gminy." in text(decisions[0])
     assert "poza zakresem strategii" in text(decisions[0])
+    await stack.mail.wait_subject(silent, "Potwierdzenie")  # its receipt, from intake's topic
+    assert not [m for m in await stack.mail.to(silent) if "Rozpatrzenie" in str(m["Subject"])]
