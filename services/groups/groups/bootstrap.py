@@ -10,7 +10,11 @@ from groups.domain.formation import GroupPolicy
 from groups.domain.trends import TrendSettings
 from groups.entrypoints.http import build_router
 from groups.entrypoints.kafka import document_publications, register_subscriptions
-from groups.entrypoints.workers import run_trends_worker, warm_up_text_models
+from groups.entrypoints.workers import (
+    run_housekeeping,
+    run_trends_worker,
+    warm_up_text_models,
+)
 from groups.service.outcomes import Outcomes
 from groups.service.review import SubmissionReview
 from groups.service.volunteering import Lifetimes, Volunteering
@@ -68,6 +72,15 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
             )
 
     runtime.add_worker("trends", trends)
+
+    async def housekeeping() -> None:
+        await run_housekeeping(
+            volunteering,
+            runtime.unit_of_work,
+            interval_seconds=settings.housekeeping_interval_seconds,
+        )
+
+    runtime.add_worker("housekeeping", housekeeping)
     if warm_up:
         runtime.add_worker("text-models", warm_up_text_models)
     router = build_router(volunteering, review, outcomes, runtime.unit_of_work, runtime.auth)

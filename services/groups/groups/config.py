@@ -28,6 +28,8 @@ class GroupsSettings(ServiceSettings):
     trend_min_submissions: int = Field(default=10, ge=2)
     # The trends worker's fallback poll (it also wakes on NOTIFY when a theme changes).
     trend_poll_seconds: float = Field(default=5.0, gt=0)
+    # How often expired sessions and link tokens are deleted.
+    housekeeping_interval_seconds: float = Field(default=3600.0, gt=0)
     # Possible duplicates: cosine similarity of lemma counts at or above this.
     duplicate_threshold: float = Field(default=0.5, gt=0, le=1)
     # Default region for phone numbers written without a country code.

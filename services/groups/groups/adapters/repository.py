@@ -745,3 +745,17 @@ class PostgresSessions:
         await self._conn.execute(
             "DELETE FROM member_sessions WHERE volunteer_id = $1", volunteer_id
         )
+
+
+class PostgresHousekeeping:
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def forget_expired(self, before: datetime) -> int:
+        sessions = await self._conn.execute(
+            "DELETE FROM member_sessions WHERE expires_at < $1", before
+        )
+        tokens = await self._conn.execute(
+            "DELETE FROM one_time_tokens WHERE expires_at < $1", before
+        )
+        return sum(int(result.split()[-1]) for result in (sessions, tokens))

@@ -8,6 +8,7 @@ from groups.adapters.repository import (
     PostgresConsultations,
     PostgresDuplicateLinks,
     PostgresGroups,
+    PostgresHousekeeping,
     PostgresRecommendations,
     PostgresSessions,
     PostgresSubmissions,
@@ -33,3 +34,4 @@ class PostgresGroupsUnitOfWork(PostgresUnitOfWork, GroupsUnitOfWork):
         self.trends = PostgresTrends(connection)
         self.sessions = PostgresSessions(connection)
         self.tokens = PostgresOneTimeTokens(connection)
+        self.housekeeping = PostgresHousekeeping(connection)

@@ -1,4 +1,4 @@
-"""Background workers: trend recomputation, and warming the text models up.
+"""Background workers: trend recomputation, housekeeping, warming the text models up.
 
 The trends worker sleeps until a theme is marked dirty (a NOTIFY sent in the transaction
 that changed it, delivered on commit) or the poll interval passes, then recomputes dirty
@@ -16,6 +16,7 @@ from groups.domain.classifier import default_classifier
 from groups.domain.text import analyse
 from groups.service.outcomes import Outcomes
 from groups.service.ports import GroupsUnitOfWork
+from groups.service.volunteering import Volunteering
 from shared.platform.database import DbConnection
 from shared.platform.notify import NotifyWaker
 
@@ -35,6 +36,21 @@ async def run_trends_worker(
             while await outcomes.recompute_next(unit_of_work):
                 pass
             await waker.sleep(poll_seconds)
+
+
+async def run_housekeeping(
+    volunteering: Volunteering,
+    unit_of_work: Callable[[], GroupsUnitOfWork],
+    *,
+    interval_seconds: float,
+) -> None:
+    """Forget expired sessions and link tokens now and then."""
+    while True:
+        async with unit_of_work() as uow:
+            forgotten = await volunteering.forget_expired(uow)
+        if forgotten:
+            log.info("expired sessions and link tokens forgotten", extra={"count": forgotten})
+        await asyncio.sleep(interval_seconds)
 
 
 async def warm_up_text_models() -> None:

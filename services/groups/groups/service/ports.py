@@ -224,6 +224,13 @@ class Sessions(Protocol):
     async def end_all(self, volunteer_id: uuid.UUID) -> None: ...
 
 
+class Housekeeping(Protocol):
+    async def forget_expired(self, before: datetime) -> int:
+        """Delete member sessions and link tokens that expired before `before` (they open
+        nothing any more, and a table of them is only a liability); how many went."""
+        ...
+
+
 class GroupsUnitOfWork(UnitOfWork):
     consultations: Consultations
     volunteers: Volunteers
@@ -236,3 +243,4 @@ class GroupsUnitOfWork(UnitOfWork):
     trends: Trends
     sessions: Sessions
     tokens: OneTimeTokens
+    housekeeping: Housekeeping

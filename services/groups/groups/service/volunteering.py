@@ -472,6 +472,13 @@ class Volunteering:
     async def member_of_session(self, uow: GroupsUnitOfWork, token: str) -> uuid.UUID | None:
         return await uow.sessions.volunteer_of(token_hash(token), self.now())
 
+    async def forget_expired(self, uow: GroupsUnitOfWork) -> int:
+        """Drop sessions and link tokens expired over a day ago (a day of grace keeps an
+        "expired" answer meaningful to whoever just tried one)."""
+        forgotten = await uow.housekeeping.forget_expired(self.now() - timedelta(days=1))
+        await uow.commit()
+        return forgotten
+
 
 # --- helpers shared by the use cases -------------------------------------------------------
 

@@ -310,6 +310,18 @@ class FakeSessions:
         self.s.sessions = {h: v for h, v in self.s.sessions.items() if v[0] != volunteer_id}
 
 
+class FakeHousekeeping:
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    async def forget_expired(self, before: datetime) -> int:
+        sessions = {h: v for h, v in self.s.sessions.items() if v[1] >= before}
+        tokens = {h: t for h, t in self.s.tokens.stored.items() if t.expires_at >= before}
+        forgotten = len(self.s.sessions) - len(sessions) + len(self.s.tokens.stored) - len(tokens)
+        self.s.sessions, self.s.tokens.stored = sessions, tokens
+        return forgotten
+
+
 # Every piece of state a unit of work may change: snapshotted when one opens.
 _STATE = (
     "consultations",
@@ -380,6 +392,7 @@ class FakeGroupsUnitOfWork(GroupsUnitOfWork):
         self.trends = FakeTrends(store)
         self.sessions = FakeSessions(store)
         self.tokens = store.tokens
+        self.housekeeping = FakeHousekeeping(store)
         self._snapshot: dict[str, Any] | None = None
 
     async def _begin(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -460,5 +460,15 @@ async def test_sign_in_links_only_for_placed_members_and_sessions_expire(
         assert await world.volunteering.member_of_session(uow, session.token) is None
 
 
-def test_fake_clock_is_aware() -> None:
-    assert Clock().now.tzinfo is UTC and isinstance(Clock().now, datetime)
+async def test_expired_sessions_and_links_are_forgotten_a_day_later(
+    world: World, clock: Clock
+) -> None:
+    await world.sign_up("social", channel=SignUpChannel.WEB)
+    assert len(world.store.tokens.stored) == 2  # confirmation and withdrawal links
+    clock.advance(hours=48 + 23)
+    async with world.store.unit_of_work() as uow:
+        assert await world.volunteering.forget_expired(uow) == 0
+    clock.advance(hours=2)
+    async with world.store.unit_of_work() as uow:
+        assert await world.volunteering.forget_expired(uow) == 2
+    assert world.store.tokens.stored == {}
