@@ -10,8 +10,10 @@ from notifications.config import NotificationsSettings
 from notifications.domain.deliveries import RetryPolicy
 from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
+from notifications.entrypoints.volunteer_mail import register_volunteer_mail
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
+from notifications.service.volunteer_mail import VolunteerMail
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -35,7 +37,9 @@ def build(settings: NotificationsSettings) -> Service:
         unit_of_work=PostgresNotificationsUnitOfWork,
     )
     profile = settings.gmina()
-    register_subscriptions(runtime, ReceiptRequests(profile))
+    volunteer_mail = VolunteerMail(profile, settings.public_base_url)
+    register_subscriptions(runtime, ReceiptRequests(profile), volunteer_mail)
+    register_volunteer_mail(runtime, volunteer_mail)
     document_publications(runtime)
     dispatcher = EmailDispatcher(
         SmtpSender(settings, reply_to=profile.strategy_email),

@@ -63,6 +63,7 @@ class Submission:
             digest=self.receipt.digest,
             language=content.language,
             submitter_email=content.submitter.email,
+            contact_consent=content.consent.contact,
         )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from notifications.domain.deliveries import Delivery, DeliveryStatus
+from notifications.domain.volunteer_mail import Submitter
 from shared.platform.unit_of_work import UnitOfWork
 
 # LISTEN/NOTIFY channel that wakes the dispatchers when a delivery is queued.
@@ -76,5 +77,14 @@ class Deliveries(Protocol):
         ...
 
 
+class Submitters(Protocol):
+    """Submitters who consented to be contacted about the outcome (decision emails)."""
+
+    async def remember(self, submitter: Submitter) -> None: ...
+
+    async def get(self, submission_id: uuid.UUID) -> Submitter | None: ...
+
+
 class NotificationsUnitOfWork(UnitOfWork):
     deliveries: Deliveries
+    submitters: Submitters
