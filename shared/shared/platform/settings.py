@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
     kafka_topic_replication: int = Field(default=1, ge=1)
 
     database_pool_size: int = Field(default=10, ge=1)
-    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
