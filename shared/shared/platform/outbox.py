@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -129,27 +130,24 @@ class OutboxWriter:
             return []
         if not conn.is_in_transaction():
             raise RuntimeError("the outbox is written inside the state change's transaction")
-        rows = []
-        envelopes = []
-        for event in events:
-            envelope = self.envelope(event)
-            envelopes.append(envelope)
-            topic = self._topics(topic_of(type(event.payload)))
-            rows.append(
-                (
-                    envelope.event_id,
-                    topic,
-                    event.key,
-                    envelope.to_bytes(),
-                    envelope_headers(envelope),
-                )
-            )
-        await conn.executemany(
-            "INSERT INTO outbox (event_id, topic, message_key, payload, headers)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            rows,
+        envelopes = [self.envelope(event) for event in events]
+        # One statement for any number of events (arrays unnested into rows, ids assigned
+        # in the order staged), and the NOTIFY that wakes the relay in the same round trip
+        # (delivered on commit).
+        await conn.execute(
+            "WITH written AS (INSERT INTO outbox (event_id, topic, message_key, payload, headers)"
+            " SELECT event_id, topic, message_key, payload, headers::jsonb FROM unnest("
+            "$1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]) WITH ORDINALITY"
+            " AS t(event_id, topic, message_key, payload, headers, position)"
+            " ORDER BY position)"
+            " SELECT pg_notify($6, '')",
+            [envelope.event_id for envelope in envelopes],
+            [self._topics(topic_of(type(event.payload))) for event in events],
+            [event.key for event in events],
+            [envelope.to_bytes() for envelope in envelopes],
+            [json.dumps(envelope_headers(envelope)) for envelope in envelopes],
+            NOTIFY_CHANNEL,
         )
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         return envelopes
 
 
