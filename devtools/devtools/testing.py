@@ -129,14 +129,21 @@ async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
 
 async def end_offset(kafka: str, topic: str) -> int:
     """How many records `topic` holds (all partitions)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        # The topic's own metadata: a fresh consumer's cluster view may not list it yet
+        # (it then reported 0 records, and `wait_until_consumed` returned at once).
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    ids = [partition["partition"] for partition in description.get("partitions", ())]
+    if not ids:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        # Fetches the cluster's metadata (and lets the consumer's own tasks start: stopping
-        # a consumer whose tasks never ran raises CancelledError in aiokafka 0.12).
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
     finally:
         await consumer.stop()
     return sum(ends.values())

@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=30, ge=0)
     # The interactive API documentation at /docs (assets served locally); off in production.
     http_docs: bool = True
+    # Processes serving the one port (each the whole service; see runtime.serve_workers).
+    http_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
     log_json: bool = True
 
