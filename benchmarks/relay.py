@@ -66,4 +66,4 @@ async def relay_drain(
 
 
 def unique_database_name() -> str:
-    return f"bench_relay_{uuid.uuid4().hex[:8]}"
+    return f"bench_relay_{uuid.uuid4().hex[:8]}"  # bench_*: see THIS_RUN
