@@ -21,7 +21,8 @@ SOAK ?=
 
 help:
 	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
-	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/)"
+	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/);"
+	@echo "               REPLICAS=2 runs two instances of every service"
 	@echo "make down      stop them (data is kept); make clean also deletes .run/"
 	@echo "make status    what runs where"
 	@echo "make test      pytest (PYTEST_ARGS='-k foo -x' to pass options)"
@@ -44,8 +45,9 @@ install: venv
 $(PY):
 	$(MAKE) --no-print-directory venv
 
+# make up REPLICAS=2: two instances of every service, each on its own port (printed).
 up: install
-	$(PY) -m devtools up
+	$(if $(REPLICAS),STRATEGIA_REPLICAS=$(REPLICAS) )$(PY) -m devtools up
 
 down: | $(PY)
 	$(PY) -m devtools down
