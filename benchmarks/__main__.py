@@ -10,10 +10,11 @@ One run measures, on the same machine and the same broker:
    accept latency p50/p99, as a share of the produce+consume ceiling; then a check that the
    receipt numbers are gap-free and the topic holds one event per accepted submission;
 4. the open-loop generator's own ceiling, against `/health/live`;
-5. receipts within a second: intake and notifications as processes, a steady 200
+5. notifications: emails/s into the SMTP sink with 1 and with 2 replicas;
+6. receipts within a second: intake and notifications as processes, a steady 200
    submissions/s for 60 s (open loop), accept latency and submission accepted -> receipt
    email accepted by the SMTP sink, p50/p99;
-6. resident memory of every service under that load; with `--soak` (`make bench SOAK=1`)
+7. resident memory of every service under that load; with `--soak` (`make bench SOAK=1`)
    a 10-minute steady load printing it every 30 s.
 
 Each phase prints which processes used the CPU meanwhile, this run's and everybody
@@ -339,10 +340,19 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
             f"{probe.connections} connections"
         )
 
-        # --- 5. receipts within a second --------------------------------------------
+        # --- 5. notifications: emails/s with 1 and 2 replicas -------------------------
         report.add()
         report.add(
-            f"5. steady load: {arguments.rate}/s for {arguments.steady_seconds} s (open "
+            f"5. notifications: {arguments.emails:,} receipts into the SMTP sink, with 1 "
+            "and with 2 replicas (python -m notifications, one database)"
+        )
+        for replicas in (1, 2):
+            await emails_phase(report, infra, arguments, mail_dir, replicas=replicas)
+
+        # --- 6. receipts within a second --------------------------------------------
+        report.add()
+        report.add(
+            f"6. steady load: {arguments.rate}/s for {arguments.steady_seconds} s (open "
             "loop), every submitter leaves an email; intake + notifications as processes"
         )
         await steady_phase(report, infra, arguments, mail_dir, seconds=arguments.steady_seconds)
@@ -350,7 +360,7 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
         if arguments.soak:
             report.add()
             report.add(
-                f"6. soak: {arguments.rate}/s for {arguments.soak_minutes} minutes, RSS every 30 s"
+                f"7. soak: {arguments.rate}/s for {arguments.soak_minutes} minutes, RSS every 30 s"
             )
             await steady_phase(
                 report,
@@ -436,6 +446,38 @@ def clear(mail_dir: Path) -> None:
         message.unlink()
 
 
+async def emails_phase(
+    report: Report, infra: Infra, arguments: argparse.Namespace, mail_dir: Path, *, replicas: int
+) -> None:
+    """A burst of submissions with emails; emails/s from the first receipt the sink accepted
+    to the last."""
+    clear(mail_dir)
+    with deployment(infra.infra) as services:
+        intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
+        first = await services.start("notifications", dispatcher_poll_seconds=0.5)
+        for _ in range(replicas - 1):
+            await services.start("notifications", replica_of=first, dispatcher_poll_seconds=0.5)
+        path = open_consultation(intake.url)
+        with cpu_share(groups(infra, services), by_command=THIS_RUN) as shares:
+            result = await paced_submissions(
+                intake.url, path, rate=400, seconds=arguments.emails / 400, run="emails"
+            )
+            wanted = {body["receipt"]["number"] for _, body in result.json_bodies(202)}
+            deadline = time.monotonic() + 600
+            arrived = receipts_accepted(mail_dir)
+            while not wanted <= set(arrived) and time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                arrived = receipts_accepted(mail_dir)
+    times = sorted(arrived[number] for number in wanted if number in arrived)
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    report.add(
+        f"   {replicas} replica{'s' if replicas > 1 else ''}: {rate:8,.0f} emails/s "
+        f"({len(times):,} of {len(wanted):,} receipts)"
+    )
+    describe_cpu(report, shares)
+    clear(mail_dir)
+
+
 async def print_rss(report: Report, rss: RssSampler, every: int) -> None:
     started = time.monotonic()
     while True:
@@ -456,6 +498,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="steady submissions/s")
     parser.add_argument("--steady-seconds", type=int, default=60)
     parser.add_argument("--generator-rate", type=int, default=2000)
+    parser.add_argument("--emails", type=int, default=3000, help="receipts per replica count")
     parser.add_argument(
         "--soak",
         action="store_true",

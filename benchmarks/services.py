@@ -36,9 +36,22 @@ class Deployment:
     prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:8]}.")
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    async def start(self, service: str, *, workers: int = 1, **settings: Any) -> ServiceProcess:
-        database_url = await acreate_database(
-            self.infra.admin_dsn, f"bench_{service}_{uuid.uuid4().hex[:8]}"
+    async def start(
+        self,
+        service: str,
+        *,
+        workers: int = 1,
+        replica_of: ServiceProcess | None = None,
+        **settings: Any,
+    ) -> ServiceProcess:
+        """Start `service` with a fresh database, or as one more replica of `replica_of`
+        (its database, topics and consumer group)."""
+        database_url = (
+            replica_of.environment["STRATEGIA_DATABASE_URL"]
+            if replica_of is not None
+            else await acreate_database(
+                self.infra.admin_dsn, f"bench_{service}_{uuid.uuid4().hex[:8]}"
+            )
         )
         environment = service_environment(
             database_url=database_url,
@@ -54,9 +67,12 @@ class Deployment:
         if service == "notifications":
             environment["STRATEGIA_SMTP_HOST"] = self.infra.smtp_host
             environment["STRATEGIA_SMTP_PORT"] = str(self.infra.smtp_port)
-        log_file = self.infra.logs / f"{self.prefix}{service}.log"
+        name = service
+        while name in self.processes:  # a replica: notifications-2, ...
+            name = f"{service}-{int(name.rpartition('-')[2]) + 1 if name != service else 2}"
+        log_file = self.infra.logs / f"{self.prefix}{name}.log"
         process = ServiceProcess(service, environment, log_file).start()
-        self.processes[service] = process
+        self.processes[name] = process
         process.ready(timeout=120)
         return process
 
