@@ -3,7 +3,8 @@
 One run measures, on the same machine and the same broker:
 
 1. the broker's ceiling with raw aiokafka: produce+consume of 20,000 records of 1 KiB, and
-   the producer alone (idempotent, acks=all, as the services publish);
+   the producer alone (idempotent, acks=all, as the services publish), the best of 3 tries
+   each (the tries are printed: their spread shows the noise);
 2. the outbox relay emptying a backlog of 20,000 rows, beside that raw producer;
 3. intake as `python -m intake` (N worker processes) under `wrk`: 64 connections, 20 s,
    one consultation, a fresh Idempotency-Key per request; accepted submissions/s with the
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,7 +47,7 @@ import asyncpg
 from benchmarks.kafka_ceiling import produce_and_consume, producer_only
 from benchmarks.machine import CpuShare, RssSampler, cpu_share, load_average
 from benchmarks.paced import PacedResult, percentile, run_paced
-from benchmarks.receipts import receipts_accepted
+from benchmarks.receipts import SinkReceipts
 from benchmarks.relay import relay_drain, unique_database_name
 from benchmarks.services import Deployment, Infrastructure, deployment, open_consultation
 from benchmarks.wrk import run_wrk
@@ -214,6 +216,12 @@ def describe_cpu(report: Report, shares: list[CpuShare]) -> None:
 
 
 async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
+    # SIGTERM (or a SIGINT a background shell made us ignore) stops the run like Ctrl-C:
+    # the services, Kafka and PostgreSQL it started are stopped on the way out.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     report = Report()
     cores = os.cpu_count() or 1
     mail_dir = scratch / "mail"
@@ -248,12 +256,23 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
 
         # --- 1. the broker's ceiling ------------------------------------------------
         report.add()
-        report.add(f"1. raw aiokafka, {arguments.records:,} records of 1 KiB, 3 partitions")
+        report.add(
+            f"1. raw aiokafka, {arguments.records:,} records of 1 KiB, 3 partitions; the best "
+            "of 3 tries is the ceiling"
+        )
         with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
-            both = await produce_and_consume(kafka, count=arguments.records)
-            producer = await producer_only(kafka, count=arguments.records)
-        report.add(f"   produce+consume ceiling : {both.per_second:10,.0f} records/s")
-        report.add(f"   producer-only ceiling   : {producer.per_second:10,.0f} records/s")
+            both_tries = [await produce_and_consume(kafka, count=arguments.records) for _ in "abc"]
+            producer_tries = [await producer_only(kafka, count=arguments.records) for _ in "abc"]
+        both = max(both_tries, key=lambda ceiling: ceiling.per_second)
+        producer = max(producer_tries, key=lambda ceiling: ceiling.per_second)
+        report.add(
+            f"   produce+consume ceiling : {both.per_second:10,.0f} records/s "
+            f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in both_tries)})"
+        )
+        report.add(
+            f"   producer-only ceiling   : {producer.per_second:10,.0f} records/s "
+            f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in producer_tries)})"
+        )
         describe_cpu(report, shares)
 
         # --- 2. the outbox relay ----------------------------------------------------
@@ -404,10 +423,11 @@ async def steady_phase(
             expected = {body["receipt"]["number"]: body for _, body in accepted}
             # The receipts of the last submissions may still be on their way.
             deadline = time.monotonic() + 120
-            arrived = receipts_accepted(mail_dir)
+            sink = SinkReceipts(mail_dir)
+            arrived = sink.refresh()
             while not set(expected) <= set(arrived) and time.monotonic() < deadline:
                 await asyncio.sleep(1)
-                arrived = receipts_accepted(mail_dir)
+                arrived = sink.refresh()
             if printer is not None:
                 printer.cancel()
         accept = result.latencies(202)
@@ -464,10 +484,11 @@ async def emails_phase(
             )
             wanted = {body["receipt"]["number"] for _, body in result.json_bodies(202)}
             deadline = time.monotonic() + 600
-            arrived = receipts_accepted(mail_dir)
+            sink = SinkReceipts(mail_dir)
+            arrived = sink.refresh()
             while not wanted <= set(arrived) and time.monotonic() < deadline:
                 await asyncio.sleep(1)
-                arrived = receipts_accepted(mail_dir)
+                arrived = sink.refresh()
     times = sorted(arrived[number] for number in wanted if number in arrived)
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     report.add(
