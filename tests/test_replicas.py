@@ -30,6 +30,7 @@ import pytest
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
     ADMIN,
+    Record,
     RunningService,
     ServiceProcess,
     body,
@@ -54,6 +55,17 @@ PARTITIONS = 4
 # What changes a consultation's window, in the order its admin made the changes (openings
 # come from the scheduler whenever it runs).
 CHANGES = {"intake.ConsultationAnnounced", "intake.ConsultationWindowChanged"}
+OPENED = "intake.ConsultationOpened"
+
+
+def opened(records: list[Record]) -> dict[str, set[str]]:
+    """Consultation id -> the ids of the opening events published for it."""
+    found: dict[str, set[str]] = {}
+    for record in records:
+        event = body(record)
+        if event["event_type"] == OPENED:
+            found.setdefault(event["data"]["consultation_id"], set()).add(event["event_id"])
+    return found
 
 
 @pytest.fixture
@@ -194,6 +206,7 @@ async def test_intake_replicas_publish_each_consultations_events_in_commit_order
         prefix=unique_prefix("relays"),
         kafka_topic_partitions=PARTITIONS,
         outbox_poll_interval_seconds=0.2,
+        scheduler_interval_seconds=0.5,  # both replicas' schedulers look for openings
     )
     # The first replica is alone when it starts, so its relay takes the lead; the second
     # one's relay waits for the lock.
@@ -241,18 +254,26 @@ async def test_intake_replicas_publish_each_consultations_events_in_commit_order
             records = await read_topic(
                 kafka_bootstrap_servers,
                 topic,
-                keep=lambda record: body(record)["event_type"] in CHANGES,
-                until=lambda got: len({body(r)["event_id"] for r in got}) >= wanted,
+                keep=lambda record: body(record)["event_type"] in {*CHANGES, OPENED},
+                until=lambda got: (
+                    len({body(r)["event_id"] for r in got if body(r)["event_type"] != OPENED})
+                    >= wanted
+                    and len(opened(got)) == len(expected)
+                ),
             )
         finally:
             await asyncio.to_thread(second.stop)
 
+    # Two schedulers, one opening each (they claim due rows with SKIP LOCKED).
+    assert {key: len(ids) for key, ids in opened(records).items()} == dict.fromkeys(expected, 1)
     # Delivery is at-least-once (a killed relay's last rows may come again); consumers
     # keep the first copy of each event, and those must be in commit order per key.
     seen: set[str] = set()
     published: dict[str, list[str]] = {}
     for record in records:
         event = body(record)
+        if event["event_type"] == OPENED:
+            continue
         if event["event_id"] in seen:
             continue
         seen.add(event["event_id"])

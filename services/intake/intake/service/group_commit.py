@@ -73,8 +73,10 @@ class SubmissionBatcher:
                     await self._commit(consultation_id, batch)
         finally:
             # No await between the emptiness check above and here: a request queued from
-            # now on starts a new committer.
-            self._queues.pop(consultation_id, None)
+            # now on starts a new committer. Requests still queued are left only when the
+            # committer was cancelled (shutting down): their callers are told.
+            for waiting in self._queues.pop(consultation_id, []):
+                waiting.answer.cancel()
             del self._committers[consultation_id]
 
     async def _commit(self, consultation_id: uuid.UUID, batch: list[_Waiting]) -> None:

@@ -1,7 +1,8 @@
 """Intake under concurrent load, as ops run it: `python -m intake` with two worker processes
 on the real server and broker. Whatever the interleaving of group commits across the
 processes, receipt numbers stay gap-free, a key takes effect once, and every accepted
-submission is published exactly once."""
+submission is published exactly once. And the window scheduler, which every process
+runs, hands a due consultation to one of them only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ from devtools.testing import (
     unique_prefix,
     wait_for,
 )
+from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
+from intake.bootstrap import MIGRATIONS
+from intake.domain.commands import CreateConsultation
+from shared.contracts.intake import ConsultationKind
+from shared.contracts.topics import TopicNames
+from shared.platform.database import apply_migrations, create_pool
+from shared.platform.outbox import OutboxWriter
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +139,37 @@ async def test_concurrent_submissions_keep_every_promise(intake_process: Service
         body(e)["data"]["submission_id"]: body(e)["data"]["receipt_number"] for e in events
     }
     assert published == submissions
+
+
+async def test_two_schedulers_never_take_the_same_due_opening(
+    new_database: DatabaseFactory,
+) -> None:
+    """Every worker process and replica runs the window scheduler; while one holds a due
+    consultation, the others skip it (`FOR UPDATE SKIP LOCKED`) instead of announcing it
+    a second time or waiting for it."""
+    dsn = await new_database.create("intake")
+    await apply_migrations(dsn, MIGRATIONS)
+    pool = await create_pool(dsn)
+    outbox = OutboxWriter("intake", TopicNames(""))
+    now = datetime.now(UTC)
+    try:
+        async with PostgresIntakeUnitOfWork(pool, outbox) as setup:
+            await setup.consultations.add(
+                uuid.uuid4(),
+                CreateConsultation(
+                    title="Due",
+                    description="Opens now",
+                    kind=ConsultationKind.GENERAL,
+                    opens_at=now - timedelta(minutes=1),
+                    closes_at=now + timedelta(days=1),
+                    themes=("social",),
+                ),
+            )
+            await setup.commit()
+        async with PostgresIntakeUnitOfWork(pool, outbox) as first:
+            assert len(await first.consultations.due_openings(now)) == 1
+            async with PostgresIntakeUnitOfWork(pool, outbox) as second:
+                async with asyncio.timeout(10):  # a plain FOR UPDATE would wait here
+                    assert await second.consultations.due_openings(now) == []
+    finally:
+        await pool.close()
