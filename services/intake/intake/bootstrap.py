@@ -10,6 +10,7 @@ from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.scheduler import run_scheduler
+from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
@@ -55,10 +56,12 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         )
 
     runtime.add_worker("consultation-scheduler", scheduler)
+    submissions = SubmissionBatcher(service, runtime.unit_of_work)
     router = build_router(
         service,
         runtime.unit_of_work,
         runtime.auth,
+        submissions,
         public_write_limit=runtime.rate_limiter.limit(
             "submissions", settings.rate_limit_per_minute
         ),

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,15 +357,23 @@ def definition_of(service: str) -> ServiceDefinition[Any]:
     return definition
 
 
+# Names the service to the worker processes of `serve_workers` (they import the factory).
+SERVICE_VARIABLE = "STRATEGIA_SERVICE"
+
+
 def main(service: str) -> None:
-    """`python -m <service>`: build it from the environment's settings and serve HTTP."""
+    """`python -m <service>`: build it from the environment's settings and serve HTTP,
+    in `STRATEGIA_HTTP_WORKERS` processes."""
     definition = definition_of(service)
     settings = definition.settings()
-    serve(definition.build(settings).app, settings)
+    if settings.http_workers > 1:
+        serve_workers(service, settings)
+    else:
+        serve(definition.build(settings).app, settings)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service in the foreground."""
+    """Run the service in the foreground, in this process."""
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -372,6 +381,34 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         # The app applies X-Forwarded-* itself, from trusted_proxies only.
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (uvicorn's factory): the whole service, built anew."""
+    definition = definition_of(os.environ[SERVICE_VARIABLE])
+    return definition.build(definition.settings()).app
+
+
+def serve_workers(service: str, settings: ServiceSettings) -> None:
+    """Run `settings.http_workers` processes of the service on one listening socket.
+
+    Each worker is the whole service (HTTP, consumers, relay, workers), which several
+    processes run safely: the outbox relay publishes from one process at a time (advisory
+    lock), consumers of one group share the partitions, and background workers claim rows
+    with `FOR UPDATE SKIP LOCKED`. The parent restarts a worker that dies.
+    """
+    os.environ[SERVICE_VARIABLE] = service  # inherited by the spawned workers
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=settings.http_workers,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=30, ge=0)
     # The interactive API documentation at /docs (assets served locally); off in production.
     http_docs: bool = True
+    # Processes serving the one port (each the whole service; see runtime.serve_workers).
+    http_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -53,7 +55,7 @@ class ServiceSettings(BaseSettings):
     kafka_topic_replication: int = Field(default=1, ge=1)
 
     database_pool_size: int = Field(default=10, ge=1)
-    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake.domain.commands import ChangeConsultation, CreateConsultation, Submit
 from intake.domain.consultation import DEFAULT_THEMES, Consultation
 from intake.domain.submission import CLERK_CHANNELS, Submission
+from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from intake.service.ports import IntakeUnitOfWork, SubmissionFilter
 from shared.contracts.fields import PageLimit, PageOffset, SafeDatetime, Text
@@ -190,6 +191,7 @@ def build_router(
     service: IntakeService,
     unit_of_work: Callable[[], IntakeUnitOfWork],
     auth: TokenAuth,
+    submissions: SubmissionBatcher,
     *,
     public_write_limit: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
@@ -288,8 +290,8 @@ def build_router(
             entered_by=role.value if role else None,
             idempotency_key=idempotency_key,
         )
-        async with unit_of_work() as uow:
-            result = await service.submit(uow, command)
+        # Concurrent submissions to the consultation share one transaction (group commit).
+        result = await submissions.submit(command)
         if result.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return SubmissionAccepted.of(result.submission)
