@@ -19,15 +19,18 @@ import argparse
 import asyncio
 import random
 import statistics
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.__main__ import infrastructure, percentile
+from benchmarks.__main__ import infrastructure
 from benchmarks.groups_trends import benchmark_trends
+from benchmarks.paced import percentile
 from devtools.postgres import acreate_database
 from groups.bootstrap import build
 from groups.config import GroupsSettings
@@ -50,7 +53,10 @@ def sign_up(index: int, rng: random.Random) -> dict[str, object]:
 
 
 async def bench_sign_ups(count: int, concurrency: int) -> None:
-    with infrastructure() as (kafka, admin_dsn):
+    with (
+        tempfile.TemporaryDirectory(prefix="strategia-bench-groups-") as scratch,
+        infrastructure(Path(scratch)) as (kafka, admin_dsn, _),
+    ):
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
         settings = GroupsSettings(
             database_url=await acreate_database(admin_dsn, f"bench_{uuid.uuid4().hex[:8]}"),
@@ -143,7 +149,7 @@ async def bench_sign_ups(count: int, concurrency: int) -> None:
     print(f"  placed (202)        : {count / placed_after:8.1f} sign-ups/s")
     print(
         f"  latency             : p50 {statistics.median(latencies) * 1000:6.1f} ms, "
-        f"p95 {percentile(latencies, 0.95) * 1000:6.1f} ms, "
+        f"p95 {percentile(sorted(latencies), 0.95) * 1000:6.1f} ms, "
         f"max {max(latencies) * 1000:6.1f} ms"
     )
     print(f"  placements on Kafka : {on_kafka_after:8.2f} s after the first sign-up")

@@ -237,6 +237,8 @@ def base_test_settings(
         "log_json": False,
         "outbox_poll_interval_seconds": 0.5,
         "consumer_retry_backoff_seconds": 0.1,
+        # One test client plays many residents; the rate-limit tests switch it on.
+        "rate_limit_per_minute": 0,
         **overrides,
     }
 

@@ -37,15 +37,17 @@ class Intakes:
         self.logs = logs
         self.processes: list[ServiceProcess] = []
 
-    def start(self, database_url: str | None = None, **settings: object) -> ServiceProcess:
+    def start(
+        self, database_url: str | None = None, *, service: str = "intake", **settings: object
+    ) -> ServiceProcess:
         environment = service_environment(
-            database_url=database_url or self.databases("intake"),
+            database_url=database_url or self.databases(service),
             kafka=self.kafka,
             prefix=unique_prefix("guards"),
             **settings,
         )
         process = ServiceProcess(
-            "intake", environment, self.logs / f"intake-{len(self.processes)}.log"
+            service, environment, self.logs / f"{service}-{len(self.processes)}.log"
         ).start()
         self.processes.append(process)
         return process.ready()
@@ -158,6 +160,26 @@ async def test_public_writes_are_rate_limited_across_replicas(
             first.url + path, json=submission_payload(channel="phone"), headers=CLERK
         )
         assert clerk.status_code == 202  # staff are not limited
+
+
+async def test_token_spending_and_sign_in_links_are_rate_limited(intakes: Intakes) -> None:
+    """A guesser of emailed tokens, or a flood of sign-in emails, meets the same limit on
+    groups as submissions do on intake (one mechanism, in `shared/`)."""
+    groups = intakes.start(service="groups", rate_limit_per_minute=2)
+    async with httpx.AsyncClient(base_url=groups.url, timeout=10) as client:
+        unknown = {"token": "g" * 43}  # the shape of a real link token
+        spent = [(await client.post("/v1/sessions", json=unknown)).status_code for _ in range(2)]
+        assert spent == [422, 422]  # unknown token
+        # The client's budget is spent: every public write of the service refuses it now.
+        for path, payload in (
+            ("/v1/sessions", unknown),
+            ("/v1/volunteers/confirm", unknown),
+            ("/v1/volunteers/withdraw", unknown),
+            ("/v1/access-links", {"email": "someone@example.org"}),
+        ):
+            refused = await client.post(path, json=payload)
+            assert refused.status_code == 429, path
+            assert int(refused.headers["Retry-After"]) >= 1
 
 
 async def test_a_trusted_proxy_names_the_client(intakes: Intakes) -> None:

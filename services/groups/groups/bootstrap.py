@@ -83,7 +83,14 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
     runtime.add_worker("housekeeping", housekeeping)
     if warm_up:
         runtime.add_worker("text-models", warm_up_text_models)
-    router = build_router(volunteering, review, outcomes, runtime.unit_of_work, runtime.auth)
+    router = build_router(
+        volunteering,
+        review,
+        outcomes,
+        runtime.unit_of_work,
+        runtime.auth,
+        public_write_limit=runtime.rate_limiter.limit("volunteers", settings.rate_limit_per_minute),
+    )
     return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 
 

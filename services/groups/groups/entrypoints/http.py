@@ -55,6 +55,7 @@ from shared.contracts.fields import INT32_MAX, Consent, PageLimit, PageOffset, T
 from shared.contracts.groups import SignUpChannel, ThemeSource
 from shared.contracts.intake import Body, Language, Locality, SubmitterKind, Theme, Title
 from shared.platform.http import Role, TokenAuth, error_responses
+from shared.platform.http_guards import body_limit
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
 Name = Annotated[str, Text(200, multiline=False)]
@@ -64,6 +65,8 @@ Reason = Annotated[str, Text(2_000)]
 Note = Annotated[str, Text(2_000)]
 Tag = Annotated[str, Text(40, multiline=False)]
 LinkToken = Annotated[str, Text(200, multiline=False)]
+# A recommendation holds a submission-sized text and up to 500 cited ids (as intake).
+RECOMMENDATION_MAX_BYTES = 112 * 1024
 SnapshotNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Score = Annotated[StrictInt, Field(ge=0, le=2)]
 
@@ -574,8 +577,13 @@ def build_router(
     outcomes: Outcomes,
     unit_of_work: UnitOfWorkFactory,
     auth: TokenAuth,
+    *,
+    public_write_limit: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    # Public writes (and token spending, which a guesser would hammer) are rate limited
+    # per client; clerks are exempt.
+    limited = [Depends(public_write_limit)]
     actor = Depends(actor_dependency(auth, volunteering, unit_of_work))
     Who = Annotated[Actor, actor]  # noqa: N806 - a type alias, read by FastAPI
     signed_in = error_responses(401, 403, 404)
@@ -587,7 +595,8 @@ def build_router(
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SignUpView,
         tags=["volunteers"],
-        responses=error_responses(401, 403, 404, 409),
+        responses=error_responses(401, 403, 404, 409, 429),
+        dependencies=limited,
     )
     async def sign_up(
         consultation_id: uuid.UUID, request: VolunteerSignUpIn, who: Who
@@ -629,7 +638,8 @@ def build_router(
         "/volunteers/confirm",
         response_model=VolunteerView,
         tags=["volunteers"],
-        responses=error_responses(409),
+        responses=error_responses(409, 429),
+        dependencies=limited,
     )
     async def confirm(request: TokenIn) -> VolunteerView:
         """Spend the token of the confirmation link (a page POSTs it; a GET of the link
@@ -646,7 +656,8 @@ def build_router(
         "/volunteers/withdraw",
         response_model=VolunteerView,
         tags=["volunteers"],
-        responses=error_responses(409),
+        responses=error_responses(409, 429),
+        dependencies=limited,
     )
     async def withdraw_by_link(request: TokenIn) -> VolunteerView:
         """The person withdraws with the link every email to them carries."""
@@ -733,6 +744,8 @@ def build_router(
         status_code=status.HTTP_202_ACCEPTED,
         response_model=AcceptedView,
         tags=["access"],
+        responses=error_responses(429),
+        dependencies=limited,
     )
     async def request_access_link(request: AccessLinkIn) -> AcceptedView:
         """Email a single-use sign-in link (24 hours) to a group member. The answer is the
@@ -751,6 +764,8 @@ def build_router(
         status_code=status.HTTP_201_CREATED,
         response_model=SessionView,
         tags=["access"],
+        responses=error_responses(409, 429),
+        dependencies=limited,
     )
     async def open_session(request: TokenIn) -> SessionView:
         """Spend a sign-in link's token: the answer's `token` is a bearer token scoped to
@@ -923,6 +938,7 @@ def build_router(
         response_model=RecommendationView,
         tags=["recommendations"],
         responses=signed_in,
+        openapi_extra=body_limit(RECOMMENDATION_MAX_BYTES),
     )
     async def draft_recommendation(
         group_id: uuid.UUID, request: RecommendationIn, who: Who
