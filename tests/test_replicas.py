@@ -7,8 +7,8 @@
   each consultation's events reach Kafka in the order they were committed, also when the
   leading replica is killed and the other takes over.
 
-To cover another consuming service (groups), start its replicas with `start_replicas` and
-check `group_assignment` and its own effects table the same way.
+- Two groups replicas share the partitions too and route each submission to its theme's
+  group once (one routing event, two assessors), also across a SIGKILL of one of them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import pytest
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
     ADMIN,
+    CLERK,
     Record,
     RunningService,
     ServiceProcess,
@@ -290,3 +291,109 @@ async def test_intake_replicas_publish_each_consultations_events_in_commit_order
     assert normalised == {
         key: [datetime.fromisoformat(value) for value in values] for key, values in expected.items()
     }
+
+
+async def test_groups_replicas_share_the_partitions_and_route_each_submission_once(
+    intake: RunningService,
+    new_database: DatabaseFactory,
+    tmp_path: Path,
+) -> None:
+    """Two groups replicas, one database: each submission is projected and routed to the
+    theme's group once (one `SubmissionRouted`, two assessors), also across a SIGKILL of
+    one replica mid-stream."""
+    kafka = intake.settings.kafka_bootstrap_servers
+    prefix = intake.settings.kafka_topic_prefix
+    topic = intake.topic(Topic.INTAKE_SUBMISSIONS)
+    group_id = TopicNames(prefix).group("groups")
+    environment = service_environment(
+        database_url=await new_database.create("groups"),
+        kafka=kafka,
+        prefix=prefix,
+        kafka_topic_partitions=PARTITIONS,
+    )
+    consultation = await intake.client.post(
+        "/v1/consultations", json=consultation_payload(), headers=ADMIN
+    )
+    consultation_id = consultation.json()["id"]
+    replicas = await asyncio.to_thread(start_replicas, "groups", environment, tmp_path)
+    try:
+
+        async def both_hold_partitions() -> bool:
+            held = [parts for parts in await group_assignment(kafka, group_id, topic) if parts]
+            return len(held) == 2 and set().union(*held) == set(range(PARTITIONS))
+
+        await wait_for(both_hold_partitions, "two replicas sharing the partitions")
+        async with httpx.AsyncClient(base_url=replicas[1].url, timeout=30) as groups:
+
+            async def consultation_known() -> bool:
+                answer = await groups.get(f"/v1/consultations/{consultation_id}/groups")
+                return answer.status_code == 200
+
+            await wait_for(consultation_known, "groups to learn of the consultation")
+            for n in range(3):  # a clerk's sign-ups count at once: the social group forms
+                answer = await groups.post(
+                    f"/v1/consultations/{consultation_id}/volunteers",
+                    json={
+                        "name": f"Wolontariusz {n}",
+                        "phone": f"+48 600 100 20{n}",
+                        "themes": ["social"],
+                        "consent": {"processing": True},
+                        "channel": "phone",
+                    },
+                    headers=CLERK,
+                )
+                assert answer.status_code == 202, answer.text
+        run = uuid.uuid4().hex[:8]
+        titles = [f"g{n}.{run}@example.org" for n in range(60)]
+        await submit(intake, consultation_id, titles[:30])
+
+        async def some_routed() -> bool:
+            return await _routed_count(environment["STRATEGIA_DATABASE_URL"]) >= 10
+
+        await wait_for(some_routed, "the first submissions routed")
+        await asyncio.to_thread(replicas[0].stop, signal.SIGKILL)  # mid-stream, no goodbye
+        await submit(intake, consultation_id, titles[30:])
+
+        async def all_routed() -> bool:
+            return await _routed_count(environment["STRATEGIA_DATABASE_URL"]) == len(titles)
+
+        await wait_for(all_routed, "every submission routed by the survivor", deadline_s=120)
+        await wait_until_consumed(kafka, group_id, topic)
+        routed_topic = TopicNames(prefix)(Topic.GROUPS_SUBMISSIONS)
+        records = await read_topic(
+            kafka,
+            routed_topic,
+            keep=lambda record: body(record)["event_type"] == "groups.SubmissionRouted",
+            until=lambda got: len({body(r)["data"]["submission_id"] for r in got}) >= len(titles),
+        )
+    finally:
+        for replica in replicas:
+            await asyncio.to_thread(replica.stop)
+
+    # Delivery is at-least-once (a killed relay may publish a row again, with its event
+    # id): consumers deduplicate by event id, so one id per submission is one routing.
+    routings: dict[str, set[str]] = {}
+    for record in records:
+        event = body(record)
+        routings.setdefault(event["data"]["submission_id"], set()).add(event["event_id"])
+    assert len(routings) == len(titles)
+    assert {len(ids) for ids in routings.values()} == {1}
+    database = await asyncpg.connect(environment["STRATEGIA_DATABASE_URL"])
+    try:
+        assessors = await database.fetch(
+            "SELECT submission_id, count(*) AS n FROM assignments GROUP BY submission_id"
+        )
+    finally:
+        await database.close()
+    assert len(assessors) == len(titles)
+    assert {row["n"] for row in assessors} == {2}
+
+
+async def _routed_count(database_url: str) -> int:
+    database = await asyncpg.connect(database_url)
+    try:
+        return int(
+            await database.fetchval("SELECT count(*) FROM submissions WHERE group_id IS NOT NULL")
+        )
+    finally:
+        await database.close()
