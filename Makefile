@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SOAK ?=
 
-.PHONY: help ensure-uv ensure-wrk venv install up down clean status test lint bench asyncapi
+.PHONY: help ensure-uv ensure-wrk venv install up down clean status test lint bench chaos asyncapi
 
 help:
 	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy --strict"
 	@echo "make asyncapi  regenerate services/*/asyncapi.yaml from the code"
 	@echo "make bench     speed figures beside the broker's ceiling (SOAK=1: 10-minute soak)"
+	@echo "make chaos     crash each service, the broker, PostgreSQL, SMTP under load; print what survived"
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -75,6 +76,10 @@ ensure-wrk:
 # make bench [SOAK=1] [BENCH_ARGS='--workers 3 --wrk-seconds 30']
 bench: install ensure-wrk
 	SOAK=$(SOAK) $(PY) -m benchmarks $(BENCH_ARGS)
+
+# make chaos [CHAOS_ARGS='--faults kafka,postgres --rate 20']
+chaos: install
+	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 asyncapi: venv
 	$(PY) -m shared.platform.asyncapi .

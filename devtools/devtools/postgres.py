@@ -252,9 +252,17 @@ def _postmaster_pid(real_data_dir: Path) -> int | None:
 
 
 def stop_postgres(
-    data_dir: Path, bindir: Path | None = None, *, timeout: float = 30.0, pid: int | None = None
+    data_dir: Path,
+    bindir: Path | None = None,
+    *,
+    timeout: float = 30.0,
+    pid: int | None = None,
+    mode: str = "fast",
 ) -> None:
-    """Stop the cluster in ``data_dir`` (a relocation symlink is followed) if it runs."""
+    """Stop the cluster in ``data_dir`` (a relocation symlink is followed) if it runs.
+
+    ``mode`` is pg_ctl's: ``fast`` (clean), or ``immediate`` (a crash: recovery on restart).
+    """
     real = data_dir.resolve()
     if not (real / "postmaster.pid").exists():
         return
@@ -267,7 +275,7 @@ def stop_postgres(
             "stop",
             "-D",
             str(real),
-            *("-m", "fast", "-w", "-t", str(int(timeout))),
+            *("-m", mode, "-w", "-t", str(int(timeout))),
         ],
         check=False,
     )

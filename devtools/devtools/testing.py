@@ -320,6 +320,13 @@ class ServiceProcess:
             )
         return self
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would; `start()` runs it again on its port."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(30)
+            self.process = None
+
     def ready(self, timeout: float = 60.0) -> ServiceProcess:
         """Wait until /health/ready answers 200; fail with the log's tail otherwise."""
         deadline = time.monotonic() + timeout

@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from devtools.testing import (
     count,
+    end_offset,
+    eventually,
     headers,
     read_topic,
     settings_for_test,
@@ -349,7 +352,7 @@ async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> Non
         label = envelope.data.title
         calls[label] = calls.get(label, 0) + 1
         if label == "always-fails" or calls[label] < 3:
-            raise ConnectionError(f"downstream unavailable ({label})")
+            raise RuntimeError(f"downstream hiccup ({label})")
         await record_effect(uow, envelope)
 
     pair: Pair = await make_pair(flaky)
@@ -364,6 +367,28 @@ async def test_transient_failures_are_retried_then_capped(make_pair: Any) -> Non
     assert await effects(pair) == [(recovers.event_id, "recovers")]
     # the failed attempts left nothing behind, not even an inbox row
     assert await pair.consumer.pool.fetchval("SELECT count(*) FROM inbox") == 1
+
+
+async def test_a_database_outage_pauses_the_partition_and_dead_letters_nothing(
+    make_pair: Any,
+) -> None:
+    """However long the database refuses connections (here far more tries than
+    `consumer_max_attempts`), the message waits for it instead of being dead-lettered."""
+    calls = 0
+
+    async def database_down_for_a_while(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 8:
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
+        await record_effect(uow, envelope)
+
+    pair: Pair = await make_pair(database_down_for_a_while)
+    waited = await stage(pair, "waited")
+    await eventually(lambda: effects(pair), "the effect once the database is back")
+    assert await effects(pair) == [(waited.event_id, "waited")]
+    assert calls == 9
+    assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
 
 
 async def test_a_message_near_the_size_limit_is_dead_lettered_as_a_capped_copy(

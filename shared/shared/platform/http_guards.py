@@ -34,6 +34,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.platform.availability import UNAVAILABLE_ERRORS
 from shared.platform.http import Role, TokenAuth
 
 log = logging.getLogger(__name__)
@@ -224,19 +225,6 @@ class RateLimiter:
         assert row is not None
         window_start: datetime = row["window_start"]
         return int(row["hits"]), window_start + timedelta(minutes=1)
-
-
-# asyncpg and the socket layer: the database is down, restarting or refusing connections.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
 
 
 def install_unavailable_handler(app: FastAPI) -> None:

@@ -10,6 +10,10 @@ Every subscription registered through `EventConsumer` follows one policy:
   its origin in headers, then acknowledged so the partition moves on;
 * the effect and the inbox claim share one unit of work, so a redelivered event has no
   second effect;
+* a dependency that is down (the database refusing connections or restarting) is nobody's
+  fault: the offset is rewound and the message retried with capped back-off for as long as
+  the outage lasts, without counting as an attempt (a crashed database must not send a
+  backlog to the dead-letter topic);
 * any other exception is transient: the offset is rewound and the message retried with
   exponential back-off, and after `max_attempts` it is dead-lettered as well;
 * publishing the dead letter follows the same rules (retried with back-off, bounded); when
@@ -37,6 +41,7 @@ from shared.contracts.envelope import Envelope, RawEnvelope
 from shared.contracts.registry import TOPIC_EVENTS, EventRegistry
 from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.errors import DomainError
+from shared.platform.availability import is_unavailable
 from shared.platform.backoff import exponential_backoff
 from shared.platform.logging import correlation_context
 from shared.platform.outbox import Publisher, Trace
@@ -55,6 +60,9 @@ DLT_ORIGINAL_OFFSET = "dlt.original.offset"
 DLT_CONSUMER = "dlt.consumer"
 DLT_FAILED_AT = "dlt.failed_at"
 DLT_ATTEMPTS = "dlt.attempts"
+# While a dependency is down, how long at most between tries: a try costs one refused
+# connection, and the consumer should resume soon after the dependency is back.
+OUTAGE_MAX_BACKOFF_SECONDS = 5.0
 
 
 class PermanentFailure(Exception):
@@ -264,6 +272,7 @@ class _Attempts:
 
     count: int = 0
     dead_letter_reason: str | None = None
+    outage_retries: int = 0
 
 
 class EventConsumer(Generic[U]):
@@ -354,6 +363,10 @@ class EventConsumer(Generic[U]):
             try:
                 await self._handle(bytes(record.value or b""), registry, handler)
             except Exception as error:
+                if is_unavailable(error):
+                    state.count -= 1  # the message is not at fault
+                    await self._wait_for_dependency(state, error)
+                    raise
                 if is_permanent(error):
                     state.dead_letter_reason = describe_failure(error)
                 elif state.count < self._max_attempts:
@@ -406,6 +419,17 @@ class EventConsumer(Generic[U]):
         except Exception as error:
             await self._retry_later(state, error)
             raise
+
+    async def _wait_for_dependency(self, state: _Attempts, error: BaseException) -> None:
+        state.outage_retries += 1
+        delay = exponential_backoff(
+            state.outage_retries, base=self._retry_backoff, cap=OUTAGE_MAX_BACKOFF_SECONDS
+        )
+        log.warning(
+            "a dependency is unavailable, will retry",
+            extra={"retry_in_s": delay, "error": repr(error)},
+        )
+        await asyncio.sleep(delay)
 
     async def _retry_later(self, state: _Attempts, error: BaseException) -> None:
         delay = exponential_backoff(

@@ -24,6 +24,8 @@ from groups.domain.errors import InvalidInput, InvalidTransition
 from groups.domain.text import submission_text, terms
 
 DEFAULT_THRESHOLD = 0.5
+# Links flagged for one arriving submission (see `possible_duplicates_of`).
+MAX_LINKS_PER_ARRIVAL = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +89,40 @@ def find_possible_duplicates(
 
 
 def possible_duplicates_of(
-    new: TextItem, others: Iterable[TextItem], threshold: float = DEFAULT_THRESHOLD
+    new: TextItem,
+    others: Iterable[TextItem],
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    limit: int = MAX_LINKS_PER_ARRIVAL,
 ) -> tuple[DuplicateLink, ...]:
-    """Links between one arriving submission and the ones already there."""
-    return tuple(
-        link
-        for link in find_possible_duplicates([new, *others], threshold)
-        if new.submission_id in (link.original, link.duplicate)
-    )
+    """Links between one arriving submission and the ones already there: the `limit` most
+    similar at or above `threshold`.
+
+    One row of similarities, linear in the number of others (the whole matrix would make
+    each arrival quadratic, and a consultation cubic). The limit keeps a template campaign
+    (hundreds of residents sending one text) from flagging every pair: each arrival links
+    to its closest earlier texts, and confirmed links join clusters transitively anyway.
+    """
+    _check_threshold(threshold)
+    items = [new, *others]
+    matrix = _vectors(items)
+    if matrix is None or len(items) < 2:
+        return ()
+    similarity = (matrix[1:] @ matrix[0].T).tocoo()  # row i: the i-th other against new
+    links = []
+    for index, value in zip(similarity.row, similarity.data, strict=True):
+        if value < threshold - 1e-9:
+            continue
+        original, duplicate = sorted((new, items[index + 1]), key=_order_key)
+        links.append(
+            DuplicateLink(
+                original=original.submission_id,
+                duplicate=duplicate.submission_id,
+                similarity=round(float(value), 6),
+            )
+        )
+    ranked = sorted(links, key=lambda ln: (-ln.similarity, ln.original, ln.duplicate))
+    return tuple(ranked[:limit])
 
 
 def _check_threshold(threshold: float) -> None:

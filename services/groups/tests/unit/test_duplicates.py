@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from groups.domain.duplicates import (
+    MAX_LINKS_PER_ARRIVAL,
     DuplicateLink,
     LinkState,
     TextItem,
@@ -63,6 +64,24 @@ def test_links_of_one_arriving_submission() -> None:
     links = possible_duplicates_of(ITEMS[1], [ITEMS[0], ITEMS[2], ITEMS[3]])
     assert [(link.original.int, link.duplicate.int) for link in links] == [(1, 2)]
     assert possible_duplicates_of(ITEMS[3], ITEMS[:3]) == ()
+
+
+def test_one_arrival_agrees_with_the_whole_matrix() -> None:
+    for index, new in enumerate(ITEMS):
+        others = [*ITEMS[:index], *ITEMS[index + 1 :]]
+        expected = tuple(
+            link
+            for link in find_possible_duplicates(ITEMS, threshold=0.1)
+            if new.submission_id in (link.original, link.duplicate)
+        )
+        assert possible_duplicates_of(new, others, threshold=0.1, limit=len(ITEMS)) == expected
+
+
+def test_a_template_campaign_links_each_arrival_to_a_few_texts_only() -> None:
+    campaign = [item(n, "Szablon", ITEMS[0].body, day=n) for n in range(1, 40)]
+    links = possible_duplicates_of(campaign[-1], campaign[:-1])
+    assert len(links) == MAX_LINKS_PER_ARRIVAL
+    assert all(link.duplicate == campaign[-1].submission_id for link in links)
 
 
 def test_a_member_decides_once() -> None:
