@@ -15,7 +15,7 @@ import asyncpg
 
 from groups.domain.assessment import Assessment, CostBand, Horizon, Review, ReviewState
 from groups.domain.consultation import Consultation
-from groups.domain.duplicates import DuplicateLink, LinkState
+from groups.domain.duplicates import DuplicateLink, LinkState, Similar
 from groups.domain.group import Group
 from groups.domain.routing import Assignment
 from groups.domain.submission import GroupSubmission
@@ -532,6 +532,50 @@ class PostgresDuplicateLinks:
             consultation_id,
         )
         return [_link(row) for row in rows]
+
+    async def index_terms(
+        self, submission_id: uuid.UUID, consultation_id: uuid.UUID, weights: dict[str, float]
+    ) -> None:
+        if weights:
+            await self._conn.execute(
+                "INSERT INTO submission_terms (submission_id, consultation_id, term, weight)"
+                " SELECT $1, $2, term, weight FROM unnest($3::text[], $4::float8[])"
+                " AS t(term, weight) ON CONFLICT DO NOTHING",
+                submission_id,
+                consultation_id,
+                list(weights),
+                list(weights.values()),
+            )
+
+    async def similar(
+        self,
+        consultation_id: uuid.UUID,
+        theme: str,
+        weights: dict[str, float],
+        *,
+        at_least: float,
+        limit: int,
+    ) -> list[Similar]:
+        if not weights:
+            return []
+        # Only the postings of the arrival's own terms are read: the work grows with how
+        # many submissions share its words, not with the whole consultation.
+        rows = await self._conn.fetch(
+            "SELECT t.submission_id, s.received_at, sum(t.weight * n.weight) AS similarity"
+            " FROM unnest($3::text[], $4::float8[]) AS n(term, weight)"
+            " JOIN submission_terms t ON t.consultation_id = $1 AND t.term = n.term"
+            " JOIN submissions s ON s.id = t.submission_id AND s.theme = $2"
+            " GROUP BY t.submission_id, s.received_at"
+            " HAVING sum(t.weight * n.weight) >= $5"
+            " ORDER BY similarity DESC, t.submission_id LIMIT $6",
+            consultation_id,
+            theme,
+            list(weights),
+            list(weights.values()),
+            at_least,
+            limit,
+        )
+        return [Similar(r["submission_id"], r["received_at"], r["similarity"]) for r in rows]
 
     async def save(self, link: DuplicateLink) -> None:
         await self._conn.execute(

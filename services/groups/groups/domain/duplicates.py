@@ -10,7 +10,9 @@ cluster (confirmed links join clusters transitively; the earliest received is th
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -88,6 +90,60 @@ def find_possible_duplicates(
     return tuple(sorted(links, key=lambda ln: (-ln.similarity, ln.original, ln.duplicate)))
 
 
+@dataclass(frozen=True, slots=True)
+class Similar:
+    """An earlier submission and its cosine similarity to an arriving one."""
+
+    submission_id: uuid.UUID
+    received_at: datetime
+    similarity: float
+
+
+def term_weights(title: str, body: str) -> dict[str, float]:
+    """A submission's term counts scaled to unit length: the cosine of two submissions is
+    the sum, over the terms they share, of the products of their weights — which an index
+    of (term, weight) rows answers for one arrival without reading any other text."""
+    counts = Counter(terms(submission_text(title, body)))
+    norm = math.sqrt(sum(n * n for n in counts.values()))
+    return {term: n / norm for term, n in counts.items()} if norm else {}
+
+
+def cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return sum(weight * large.get(term, 0.0) for term, weight in small.items())
+
+
+def links_to(
+    new: TextItem,
+    similar: Iterable[Similar],
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    limit: int = MAX_LINKS_PER_ARRIVAL,
+) -> tuple[DuplicateLink, ...]:
+    """Links between an arriving submission and earlier ones found similar: the `limit` most
+    similar at or above `threshold`, the earlier received of each pair as the original.
+
+    The limit keeps a template campaign (hundreds of residents sending one text) from
+    flagging every pair: each arrival links to its closest texts, and confirmed links join
+    clusters transitively anyway.
+    """
+    _check_threshold(threshold)
+    arriving = (new.received_at, new.submission_id)
+    links = []
+    for other in similar:
+        if other.submission_id == new.submission_id or other.similarity < threshold - 1e-9:
+            continue
+        earlier = (other.received_at, other.submission_id) < arriving
+        original, duplicate = (
+            (other.submission_id, new.submission_id)
+            if earlier
+            else (new.submission_id, other.submission_id)
+        )
+        links.append(DuplicateLink(original, duplicate, round(other.similarity, 6)))
+    ranked = sorted(links, key=lambda ln: (-ln.similarity, ln.original, ln.duplicate))
+    return tuple(ranked[:limit])
+
+
 def possible_duplicates_of(
     new: TextItem,
     others: Iterable[TextItem],
@@ -95,34 +151,13 @@ def possible_duplicates_of(
     *,
     limit: int = MAX_LINKS_PER_ARRIVAL,
 ) -> tuple[DuplicateLink, ...]:
-    """Links between one arriving submission and the ones already there: the `limit` most
-    similar at or above `threshold`.
-
-    One row of similarities, linear in the number of others (the whole matrix would make
-    each arrival quadratic, and a consultation cubic). The limit keeps a template campaign
-    (hundreds of residents sending one text) from flagging every pair: each arrival links
-    to its closest earlier texts, and confirmed links join clusters transitively anyway.
-    """
-    _check_threshold(threshold)
-    items = [new, *others]
-    matrix = _vectors(items)
-    if matrix is None or len(items) < 2:
-        return ()
-    similarity = (matrix[1:] @ matrix[0].T).tocoo()  # row i: the i-th other against new
-    links = []
-    for index, value in zip(similarity.row, similarity.data, strict=True):
-        if value < threshold - 1e-9:
-            continue
-        original, duplicate = sorted((new, items[index + 1]), key=_order_key)
-        links.append(
-            DuplicateLink(
-                original=original.submission_id,
-                duplicate=duplicate.submission_id,
-                similarity=round(float(value), 6),
-            )
-        )
-    ranked = sorted(links, key=lambda ln: (-ln.similarity, ln.original, ln.duplicate))
-    return tuple(ranked[:limit])
+    """`links_to` computed from the texts themselves (the service asks its term index)."""
+    weights = term_weights(new.title, new.body)
+    similar = (
+        Similar(o.submission_id, o.received_at, cosine(weights, term_weights(o.title, o.body)))
+        for o in others
+    )
+    return links_to(new, similar, threshold, limit=limit)
 
 
 def _check_threshold(threshold: float) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from groups.domain.assessment import Assessment
 from groups.domain.consultation import Consultation
-from groups.domain.duplicates import DuplicateLink
+from groups.domain.duplicates import DuplicateLink, Similar
 from groups.domain.group import Group
 from groups.domain.routing import Assignment
 from groups.domain.submission import GroupSubmission
@@ -140,6 +140,25 @@ class DuplicateLinks(Protocol):
     async def of_consultation(self, consultation_id: uuid.UUID) -> list[DuplicateLink]: ...
 
     async def save(self, link: DuplicateLink) -> None: ...
+
+    async def index_terms(
+        self, submission_id: uuid.UUID, consultation_id: uuid.UUID, weights: dict[str, float]
+    ) -> None:
+        """Keep a submission's term weights for the arrivals after it."""
+        ...
+
+    async def similar(
+        self,
+        consultation_id: uuid.UUID,
+        theme: str,
+        weights: dict[str, float],
+        *,
+        at_least: float,
+        limit: int,
+    ) -> list[Similar]:
+        """Indexed submissions of the theme whose cosine with `weights` is `at_least`,
+        most similar first."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

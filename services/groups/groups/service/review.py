@@ -33,12 +33,14 @@ from groups.domain.assessment import (
 from groups.domain.classifier import classify_within
 from groups.domain.consultation import Consultation
 from groups.domain.duplicates import (
+    MAX_LINKS_PER_ARRIVAL,
     DuplicateLink,
     LinkState,
     TextItem,
     decide,
-    possible_duplicates_of,
+    links_to,
     support_counts,
+    term_weights,
 )
 from groups.domain.errors import InvalidInput, NotPermitted, Unknown
 from groups.domain.group import Group, Role
@@ -187,10 +189,12 @@ class SubmissionReview:
         )
         # Text work first, outside the consultation's lock: placement and routing of the
         # consultation must not wait for it.
-        links = await self._possible_duplicates(uow, submission)
+        weights = await asyncio.to_thread(term_weights, event.title, event.body)
+        links = await self._possible_duplicates(uow, submission, weights)
         await uow.consultations.lock(event.consultation_id)
         if not await uow.submissions.add(submission):
             return submission  # known already; the inbox normally catches this first
+        await uow.duplicates.index_terms(submission.id, submission.consultation_id, weights)
         await uow.duplicates.add(links, submission.consultation_id)
         if theme is not None:
             await uow.trends.mark_dirty(submission.consultation_id, theme)
@@ -201,22 +205,20 @@ class SubmissionReview:
         return stored
 
     async def _possible_duplicates(
-        self, uow: GroupsUnitOfWork, submission: GroupSubmission
+        self, uow: GroupsUnitOfWork, submission: GroupSubmission, weights: dict[str, float]
     ) -> tuple[DuplicateLink, ...]:
         """Earlier submissions of the same theme whose lemmatised text is this similar."""
         if submission.theme is None:
             return ()
-        others = [
-            TextItem(s.id, s.title, s.body, s.received_at)
-            for s in await uow.submissions.of_consultation(
-                submission.consultation_id, theme=submission.theme
-            )
-            if s.id != submission.id
-        ]
-        if not others:
-            return ()
+        similar = await uow.duplicates.similar(
+            submission.consultation_id,
+            submission.theme,
+            weights,
+            at_least=self._threshold - 1e-9,
+            limit=MAX_LINKS_PER_ARRIVAL,
+        )
         new = TextItem(submission.id, submission.title, submission.body, submission.received_at)
-        return await asyncio.to_thread(possible_duplicates_of, new, others, self._threshold)
+        return links_to(new, similar, self._threshold)
 
     async def override_theme(
         self, uow: GroupsUnitOfWork, actor: Actor, submission_id: uuid.UUID, theme: str

@@ -19,7 +19,7 @@ import pytest
 
 from groups.domain.assessment import FINAL_STATES, Assessment
 from groups.domain.consultation import Consultation
-from groups.domain.duplicates import DuplicateLink
+from groups.domain.duplicates import DuplicateLink, Similar, cosine
 from groups.domain.group import Group
 from groups.domain.routing import Assignment
 from groups.domain.submission import GroupSubmission
@@ -210,6 +210,30 @@ class FakeDuplicates:
         for link in links:
             self.s.links.setdefault((link.original, link.duplicate), link)
 
+    async def index_terms(
+        self, submission_id: uuid.UUID, consultation_id: uuid.UUID, weights: dict[str, float]
+    ) -> None:
+        self.s.term_weights[submission_id] = (consultation_id, weights)
+
+    async def similar(
+        self,
+        consultation_id: uuid.UUID,
+        theme: str,
+        weights: dict[str, float],
+        *,
+        at_least: float,
+        limit: int,
+    ) -> list[Similar]:
+        found = []
+        for submission_id, (consultation, indexed) in self.s.term_weights.items():
+            submission = self.s.submissions[submission_id]
+            similarity = cosine(weights, indexed)
+            same_theme = consultation == consultation_id and submission.theme == theme
+            if same_theme and similarity >= at_least:
+                found.append(Similar(submission_id, submission.received_at, similarity))
+        found.sort(key=lambda s: (-s.similarity, s.submission_id))
+        return found[:limit]
+
     async def get(self, original: uuid.UUID, duplicate: uuid.UUID) -> DuplicateLink | None:
         return self.s.links.get((original, duplicate))
 
@@ -352,6 +376,7 @@ class FakeStore:
         self.assignments: list[Assignment] = []
         self.assessments: dict[tuple[uuid.UUID, uuid.UUID], Assessment] = {}
         self.links: dict[tuple[uuid.UUID, uuid.UUID], DuplicateLink] = {}
+        self.term_weights: dict[uuid.UUID, tuple[uuid.UUID, dict[str, float]]] = {}
         self.recommendations: dict[uuid.UUID, Recommendation] = {}
         self.dirty: dict[tuple[uuid.UUID, str], datetime] = {}
         self.snapshots: dict[tuple[uuid.UUID, str, int], TrendSnapshot] = {}
