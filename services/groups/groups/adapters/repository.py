@@ -6,14 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from groups.domain.assessment import Assessment, CostBand, Horizon, Review, ReviewState
+from groups.domain.assessment import (
+    FINAL_STATES,
+    Assessment,
+    CostBand,
+    Horizon,
+    Review,
+    ReviewState,
+)
 from groups.domain.consultation import Consultation
 from groups.domain.duplicates import DuplicateLink, LinkState, Similar
 from groups.domain.group import Group
@@ -349,6 +356,19 @@ class PostgresSubmissions:
                 consultation_id,
                 theme,
             )
+        return [_submission(row) for row in rows]
+
+    async def waiting(
+        self, consultation_id: uuid.UUID, themes: Collection[str]
+    ) -> list[GroupSubmission]:
+        rows = await self._conn.fetch(
+            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE consultation_id = $1"
+            " AND group_id IS NULL AND theme = ANY($2::text[]) AND state <> ALL($3::text[])"
+            + _RECEIPT_ORDER,
+            consultation_id,
+            sorted(themes),
+            sorted(state.value for state in FINAL_STATES),
+        )
         return [_submission(row) for row in rows]
 
     async def of_group(self, group_id: uuid.UUID) -> list[GroupSubmission]:

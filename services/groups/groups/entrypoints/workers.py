@@ -23,6 +23,10 @@ from shared.platform.notify import NotifyWaker
 log = logging.getLogger(__name__)
 
 
+# Trends take at most about 1 / (1 + factor) of the process's time.
+TRENDS_REST_FACTOR = 4.0
+
+
 async def run_trends_worker(
     outcomes: Outcomes,
     unit_of_work: Callable[[], GroupsUnitOfWork],
@@ -31,10 +35,17 @@ async def run_trends_worker(
     poll_seconds: float,
 ) -> None:
     waker = NotifyWaker(TRENDS_CHANNEL)
+    loop = asyncio.get_running_loop()
     async with waker.listening(listener):
         while True:
+            started = loop.time()
             while await outcomes.recompute_next(unit_of_work):
                 pass
+            # Under a steady stream of submissions every arrival marks its theme dirty
+            # again, and a recomputation grows with the theme. Resting a multiple of the
+            # time just spent keeps trends to a bounded share of the process, so the
+            # consumers that project submissions never fall behind because of them.
+            await asyncio.sleep(TRENDS_REST_FACTOR * (loop.time() - started))
             await waker.sleep(poll_seconds)
 
 

@@ -10,7 +10,7 @@ of the consultation and must not run twice at once on the same state.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,6 +84,12 @@ class Submissions(Protocol):
     async def get(self, submission_id: uuid.UUID) -> GroupSubmission | None: ...
 
     async def save(self, submission: GroupSubmission) -> None: ...
+
+    async def waiting(
+        self, consultation_id: uuid.UUID, themes: Collection[str]
+    ) -> list[GroupSubmission]:
+        """Submissions of these themes in no group yet and not decided, in receipt order."""
+        ...
 
     async def of_consultation(
         self, consultation_id: uuid.UUID, *, theme: str | None = None

@@ -38,12 +38,12 @@ async def route_waiting_submissions(
 ) -> list[GroupSubmission]:
     """Route every waiting submission whose theme has a group: least-loaded group first,
     then two of its least-loaded members as assessors. Returns the routed submissions."""
-    waiting = [
-        s
-        for s in await uow.submissions.of_consultation(consultation_id)
-        if s.group_id is None and s.theme is not None and not s.is_final
-    ]
-    if not waiting or not groups:
+    if not groups:
+        return []
+    # Only what can be routed now is read: the work per arrival must not grow with the
+    # consultation (submissions of themes without a group yet simply wait).
+    waiting = await uow.submissions.waiting(consultation_id, {g.theme for g in groups})
+    if not waiting:
         return []
     open_counts = await uow.submissions.open_per_group(consultation_id)
     loads = [GroupLoad(g.id, g.theme, g.ordinal, open_counts.get(g.id, 0)) for g in groups]

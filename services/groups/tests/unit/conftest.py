@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,6 +137,18 @@ class FakeSubmissions:
             s
             for s in self._ordered()
             if s.consultation_id == consultation_id and theme in (None, s.theme)
+        ]
+
+    async def waiting(
+        self, consultation_id: uuid.UUID, themes: Collection[str]
+    ) -> list[GroupSubmission]:
+        return [
+            s
+            for s in self._ordered()
+            if s.consultation_id == consultation_id
+            and s.group_id is None
+            and s.theme in themes
+            and not s.is_final
         ]
 
     async def of_group(self, group_id: uuid.UUID) -> list[GroupSubmission]:
