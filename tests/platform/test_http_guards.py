@@ -194,6 +194,7 @@ async def test_token_spending_and_sign_in_links_are_rate_limited(intakes: Intake
 
 async def test_a_trusted_proxy_names_the_client(intakes: Intakes) -> None:
     intake = intakes.start(rate_limit_per_minute=1, trusted_proxies='["127.0.0.1"]')
+    await fresh_minute()
     path = f"/v1/consultations/{open_consultation(intake)}/submissions"
     async with httpx.AsyncClient(timeout=10) as client:
         for client_address in ("198.51.100.1", "198.51.100.2"):
