@@ -127,16 +127,22 @@ async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
     return sum(meta.offset for partition, meta in offsets.items() if partition.topic == topic)
 
 
-async def end_offset(kafka: str, topic: str) -> int:
-    """How many records `topic` holds (all partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
+async def end_offset(kafka: str, topic: str, *, deadline_s: float = DEADLINE_SECONDS) -> int:
+    """How many records `topic` holds (all partitions); fails if the topic never exists."""
+    # Subscribed, so the client asks for the topic's metadata (an unsubscribed consumer
+    # knows no partitions, and the count would silently be 0).
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka, group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        # Fetches the cluster's metadata (and lets the consumer's own tasks start: stopping
-        # a consumer whose tasks never ran raises CancelledError in aiokafka 0.12).
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        while not (known := consumer.partitions_for_topic(topic)):
+            if loop.time() > deadline:
+                raise AssertionError(f"topic {topic} has no partitions after {deadline_s:.0f}s")
+            await asyncio.sleep(0.1)
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in known])
     finally:
         await consumer.stop()
     return sum(ends.values())

@@ -17,6 +17,12 @@ from shared.contracts.intake import (
     SubmissionReceived,
     SubmitSubmission,
 )
+from shared.contracts.news import (
+    AlertIssued,
+    ArticlePublished,
+    ArticleUpdated,
+    ArticleWithdrawn,
+)
 from shared.contracts.notifications import DeliveryFailed
 from shared.contracts.topics import Topic
 
@@ -30,6 +36,8 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.INTAKE_SUBMISSIONS: (SubmissionReceived,),
     Topic.INTAKE_SUBMISSION_COMMANDS: (SubmitSubmission,),
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
+    Topic.NEWS_ARTICLES: (ArticlePublished, ArticleUpdated, ArticleWithdrawn),
+    Topic.NEWS_ALERTS: (AlertIssued,),
 }
 
 

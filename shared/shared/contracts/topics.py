@@ -21,6 +21,10 @@ class Topic(StrEnum):
     INTAKE_SUBMISSION_COMMANDS = "intake.submission-commands.v1"
     # notifications: delivery outcomes worth acting on (key: delivery id)
     NOTIFICATIONS_DELIVERIES = "notifications.deliveries.v1"
+    # news: articles published, updated, withdrawn (key: article id)
+    NEWS_ARTICLES = "news.articles.v1"
+    # news: alert messages, CAP Alert / Update / Cancel (key: id of the alert's first message)
+    NEWS_ALERTS = "news.alerts.v1"
 
     @property
     def owner(self) -> str:
