@@ -14,17 +14,21 @@ MYPYPATH := shared:$(subst $() ,:,$(addprefix services/,$(SERVICES))):devtools
 MYPY_TARGETS := shared/shared $(foreach s,$(SERVICES),services/$(s)/$(s)) devtools/devtools benchmarks
 
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SOAK ?=
 
-.PHONY: help ensure-uv venv install up down clean status test lint bench asyncapi
+.PHONY: help ensure-uv ensure-wrk venv install up down clean status test lint bench asyncapi
 
 help:
 	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
-	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/)"
+	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/);"
+	@echo "               REPLICAS=2 runs two instances of every service"
 	@echo "make down      stop them (data is kept); make clean also deletes .run/"
 	@echo "make status    what runs where"
 	@echo "make test      pytest (PYTEST_ARGS='-k foo -x' to pass options)"
 	@echo "make lint      ruff check, ruff format --check, mypy --strict"
 	@echo "make asyncapi  regenerate services/*/asyncapi.yaml from the code"
+	@echo "make bench     speed figures beside the broker's ceiling (SOAK=1: 10-minute soak)"
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -41,8 +45,9 @@ install: venv
 $(PY):
 	$(MAKE) --no-print-directory venv
 
+# make up REPLICAS=2: two instances of every service, each on its own port (printed).
 up: install
-	$(PY) -m devtools up
+	$(if $(REPLICAS),STRATEGIA_REPLICAS=$(REPLICAS) )$(PY) -m devtools up
 
 down: | $(PY)
 	$(PY) -m devtools down
@@ -61,9 +66,15 @@ lint: venv
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	MYPYPATH=$(MYPYPATH) $(VENV)/bin/mypy --strict $(MYPY_TARGETS)
 
-bench: install
-	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("benchmarks") is None)'; \
-	then $(PY) -m benchmarks; else echo "no benchmarks package yet"; fi
+# wrk (Debian) drives the closed-loop phase; installed like .ci/run installs packages.
+ensure-wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk </dev/null; }
+
+# make bench [SOAK=1] [BENCH_ARGS='--workers 3 --wrk-seconds 30']
+bench: install ensure-wrk
+	SOAK=$(SOAK) $(PY) -m benchmarks $(BENCH_ARGS)
 
 asyncapi: venv
 	$(PY) -m shared.platform.asyncapi .

@@ -19,7 +19,8 @@ INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
 ENV_EXAMPLE = ROOT / ".env.example"
 
 APP_SERVICES = ("intake", "groups", "notifications", "news")
-INFRA_SERVICES = ("kafka", "postgres", "mailpit")
+INFRA_SERVICES = ("proxy", "kafka", "postgres", "mailpit")
+CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")
 
 # ${NAME}, ${NAME:?message}, ${NAME?message}, ${NAME:-default}, ${NAME-default}
@@ -154,9 +155,48 @@ def test_app_service_settings(services: dict[str, dict[str, Any]], name: str) ->
         "STRATEGIA_GMINA_PROFILE",
     ):
         assert key in env, key
-    host_port = 8001 + APP_SERVICES.index(name)
-    assert service["ports"] == [f"{host_port}:8000"]
+    # Replicas publish no port: only the proxy reaches them (several replicas could not
+    # share one host port anyway).
+    assert "ports" not in service
     assert "/health/ready" in " ".join(service["healthcheck"]["test"])
+    assert env["STRATEGIA_HTTP_WORKERS"] == "${STRATEGIA_HTTP_WORKERS:-2}"
+    assert env["STRATEGIA_KAFKA_TOPIC_PARTITIONS"] == "${STRATEGIA_KAFKA_TOPIC_PARTITIONS:-6}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_as_replicas(services: dict[str, dict[str, Any]], name: str) -> None:
+    replicas = services[name]["deploy"]["replicas"]
+    match = REFERENCE.match(str(replicas))
+    assert match and match["name"] == "STRATEGIA_REPLICAS" and int(match["arg"]) >= 2, replicas
+
+
+def test_a_reverse_proxy_publishes_each_service_and_spreads_over_its_replicas(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    proxy = services["proxy"]
+    assert re.fullmatch(r"caddy:2(\.\d+)*-alpine", proxy["image"]), proxy["image"]
+    assert proxy["ports"] == [f"{8001 + n}:{8001 + n}" for n in range(len(APP_SERVICES))]
+    assert set(proxy["depends_on"]) == set(APP_SERVICES)
+    mounts = [volume.split(":") for volume in proxy["volumes"]]
+    assert ["./deploy/caddy/Caddyfile", "/etc/caddy/Caddyfile", "ro"] in mounts
+    assert "8080/healthz" in " ".join(proxy["healthcheck"]["test"])
+
+    caddyfile = CADDYFILE.read_text(encoding="utf-8")
+    # Each public port proxies to its service's DNS name, re-resolved so every replica
+    # (one A record each) gets requests; a failing replica is skipped and retried around.
+    for n, name in enumerate(APP_SERVICES):
+        site = re.search(rf"^:{8001 + n} \{{\n\timport replicas {name}\n\}}$", caddyfile, re.M)
+        assert site, name
+    assert re.search(r"dynamic a \{args\[0\]\} 8000", caddyfile)
+    for directive in ("lb_policy round_robin", "lb_retries", "fail_duration", "refresh"):
+        assert directive in caddyfile, directive
+    assert re.search(r"^:8080 \{\n\trespond /healthz 200\n\}$", caddyfile, re.M)
+
+    # Behind the proxy, X-Forwarded-For is believed from the compose network only, which
+    # is fixed so that the setting can name it.
+    [subnet] = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    env = environment(services["intake"])
+    assert json.loads(env["STRATEGIA_TRUSTED_PROXIES"]) == [subnet]
 
 
 def test_gmina_defaults_are_konstancin_jeziorna(services: dict[str, dict[str, Any]]) -> None:

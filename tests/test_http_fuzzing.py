@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from devtools.testing import (
     ServiceProcess,
     consultation_payload,
     service_environment,
+    submission_payload,
     unique_prefix,
 )
 from shared.platform.asyncapi import SERVICES
@@ -80,7 +82,50 @@ def known_ids(running_services: dict[str, ServiceProcess]) -> dict[str, str]:
         f"{intake}/v1/consultations", json=consultation_payload(), headers=ADMIN, timeout=10
     )
     assert consultation.status_code == 201, consultation.text
-    return {"consultation_id": consultation.json()["id"]}
+    consultation_id = consultation.json()["id"]
+    return {"consultation_id": consultation_id, **groups_ids(running_services, consultation_id)}
+
+
+def groups_ids(services: dict[str, ServiceProcess], consultation_id: str) -> dict[str, str]:
+    """A working group with three members and a submission routed to it, so the groups
+    endpoints are fuzzed past their 404 too."""
+    groups, intake = services["groups"].url, services["intake"].url
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{groups}/v1/consultations/{consultation_id}/groups", timeout=10).is_error:
+        assert time.monotonic() < deadline, "groups never learnt of the consultation"
+        time.sleep(0.2)
+    volunteer_ids = []
+    for n in range(3):
+        signed_up = httpx.post(
+            f"{groups}/v1/consultations/{consultation_id}/volunteers",
+            json={
+                "name": f"Wolontariusz {n}",
+                "email": f"fuzz{n}@example.org",
+                "themes": ["social"],
+                "consent": {"processing": True},
+                "channel": "phone",
+            },
+            headers=ADMIN,
+            timeout=10,
+        )
+        assert signed_up.status_code == 202, signed_up.text
+        volunteer_ids.append(signed_up.json()["volunteer_id"])
+    group_id = signed_up.json()["group"]["id"]
+    submitted = httpx.post(
+        f"{intake}/v1/consultations/{consultation_id}/submissions",
+        json=submission_payload(),
+        timeout=10,
+    )
+    assert submitted.status_code == 202, submitted.text
+    queue = f"{groups}/v1/groups/{group_id}/submissions"
+    while not httpx.get(queue, headers=ADMIN, timeout=10).json()["total"]:
+        assert time.monotonic() < deadline, "the submission never reached its group"
+        time.sleep(0.2)
+    return {
+        "group_id": group_id,
+        "volunteer_id": volunteer_ids[0],
+        "submission_id": submitted.json()["id"],
+    }
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -134,7 +179,13 @@ def test_no_5xx_no_undocumented_status_no_invalid_request_accepted(
 def fuzz_config(known_ids: dict[str, str]) -> str:
     """Half the requests naming a consultation name one that exists, so the rules behind
     the 404 are fuzzed too."""
-    lines = ["[dictionaries]"]
+    lines = [
+        "[checks.negative_data_rejection]",
+        # Invalid data is rejected by a 4xx that says why; 413 (too large) is one of them.
+        "expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]",
+        "",
+        "[dictionaries]",
+    ]
     lines += [f'{name} = {{ values = ["{value}"] }}' for name, value in known_ids.items()]
     lines += ["", "[parameters]"]
     lines += [

@@ -21,10 +21,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from devtools.proc import free_ports, pid_alive, port_open
+from devtools.proc import DevtoolsError, free_ports, pid_alive, port_open
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.smtp_sink import SmtpSink
-from devtools.stack import COMPONENTS, SERVICES
+from devtools.stack import COMPONENTS, SERVICES, StackConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,25 +55,31 @@ def test_make_up_and_down() -> None:
         "PG",
         "SMTP",
         *(service.upper() for service in SERVICES),
+        *(f"{service.upper()}_2" for service in SERVICES),  # the second instances
     ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **os.environ,
         "STRATEGIA_RUN_DIR": str(run_dir),
+        "STRATEGIA_REPLICAS": "2",
         **{f"STRATEGIA_{name}_PORT": str(port) for name, port in ports.items()},
     }
+    components = StackConfig.from_env(env).components()
+    assert len(components) == len(COMPONENTS) + len(SERVICES)
     # Make sure the test's own settings cannot leak into the stack's services.
     env.pop("STRATEGIA_DATABASE_URL", None)
     try:
         up = _make("up", env, timeout=600)
         assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
 
-        pids = {c: int((run_dir / f"{c}.pid").read_text()) for c in COMPONENTS}
+        pids = {c: int((run_dir / f"{c}.pid").read_text()) for c in components}
         assert all(pid_alive(pid) for pid in pids.values()), pids
         for service in SERVICES:
-            port = ports[service.upper()]
-            response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
-            assert response.status_code == 200, (service, response.text)
+            for name in (service.upper(), f"{service.upper()}_2"):
+                port = ports[name]
+                response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
+                assert response.status_code == 200, (name, response.text)
+        assert f"{ports['INTAKE']}, {ports['INTAKE_2']}" in up.stdout  # replica ports printed
         tokens = (run_dir / "dev-tokens.env").read_text()
         for name in ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN"):
             assert f"{name}=" in tokens
@@ -81,7 +87,7 @@ def test_make_up_and_down() -> None:
         # A second `up` leaves the running stack alone.
         again = _make("up", env, timeout=300)
         assert again.returncode == 0, f"second make up failed:\n{again.stdout}\n{again.stderr}"
-        assert {c: int((run_dir / f"{c}.pid").read_text()) for c in COMPONENTS} == pids
+        assert {c: int((run_dir / f"{c}.pid").read_text()) for c in components} == pids
 
         down = _make("down", env, timeout=300)
         assert down.returncode == 0, f"make down failed:\n{down.stdout}\n{down.stderr}"
@@ -94,6 +100,19 @@ def test_make_up_and_down() -> None:
     finally:
         _make("clean", env, timeout=300)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_replicas_get_their_own_ports() -> None:
+    config = StackConfig.from_env({"STRATEGIA_REPLICAS": "3", "STRATEGIA_NEWS_3_PORT": "9999"})
+    ports = {component: port for component, _, port in config.instances()}
+    assert ports["intake"] == 8001
+    assert ports["intake-2"] == 8101
+    assert ports["notifications-3"] == 8203
+    assert ports["news-3"] == 9999
+    assert len(set(ports.values())) == 12
+    assert [service for _, service, _ in config.instances()] == [*SERVICES] * 3
+    with pytest.raises(DevtoolsError):
+        StackConfig.from_env({"STRATEGIA_REPLICAS": "0"})
 
 
 # --- the session fixtures every integration test relies on -----------------------------------

@@ -3,6 +3,11 @@
 Every component is a detached process (own session) with its log and pid file in the run dir
 (``.run/`` at the repo root, or ``$STRATEGIA_RUN_DIR``), so ``make up`` returns while the stack
 keeps running, and ``make down`` finds everything again from the pid files.
+
+``STRATEGIA_REPLICAS=n`` (``make up REPLICAS=n``) runs n instances of every service, as a
+deployment runs replicas: one database and one consumer group per service, each instance
+on its own HTTP port. Instance 1 keeps the service's name and port; instance k is the
+component ``<service>-k`` on the service's port + 100·(k-1), or ``STRATEGIA_<SERVICE>_<k>_PORT``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,28 @@ def _env_port(env: Mapping[str, str], name: str) -> int:
     return port
 
 
+MAX_REPLICAS = 9
+REPLICA_PORT_STEP = 100
+
+
+def _env_replicas(env: Mapping[str, str]) -> int:
+    raw = env.get("STRATEGIA_REPLICAS", "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise DevtoolsError(f"STRATEGIA_REPLICAS={raw!r}: a whole number from 1 to {MAX_REPLICAS}")
+    return int(raw)
+
+
+def replica_name(service: str, instance: int) -> str:
+    """The component name of a service's instance (1: the service's own name)."""
+    return service if instance == 1 else f"{service}-{instance}"
+
+
+def service_of(component: str) -> str:
+    """The service an instance component belongs to (``intake-2`` -> ``intake``)."""
+    name, _, number = component.rpartition("-")
+    return name if name in SERVICES and number.isdigit() else component
+
+
 @dataclass(frozen=True)
 class StackConfig:
     run_dir: Path
@@ -75,19 +102,54 @@ class StackConfig:
     pg_port: int
     smtp_port: int
     service_ports: dict[str, int] = field(default_factory=dict)
+    replicas: int = 1
+    # Ports of the instances after the first, by component name (``intake-2``: 8101).
+    replica_ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
         env = os.environ if env is None else env
         run_dir = Path(env.get("STRATEGIA_RUN_DIR") or repo_root() / ".run").absolute()
+        service_ports = {s: _env_port(env, f"STRATEGIA_{s.upper()}_PORT") for s in SERVICES}
+        replicas = _env_replicas(env)
+        replica_ports = {}
+        for instance in range(2, replicas + 1):
+            for service in SERVICES:
+                name = f"STRATEGIA_{service.upper()}_{instance}_PORT"
+                default = service_ports[service] + REPLICA_PORT_STEP * (instance - 1)
+                replica_ports[replica_name(service, instance)] = (
+                    _env_port(env, name) if env.get(name, "").strip() else default
+                )
         return cls(
             run_dir=run_dir,
             kafka_port=_env_port(env, "STRATEGIA_KAFKA_PORT"),
             kafka_controller_port=_env_port(env, "STRATEGIA_KAFKA_CONTROLLER_PORT"),
             pg_port=_env_port(env, "STRATEGIA_PG_PORT"),
             smtp_port=_env_port(env, "STRATEGIA_SMTP_PORT"),
-            service_ports={s: _env_port(env, f"STRATEGIA_{s.upper()}_PORT") for s in SERVICES},
+            service_ports=service_ports,
+            replicas=replicas,
+            replica_ports=replica_ports,
         )
+
+    def instances(self) -> list[tuple[str, str, int]]:
+        """(component, service, HTTP port) of every service instance, first ones first."""
+        return [
+            (
+                replica_name(service, instance),
+                service,
+                self.service_ports[service]
+                if instance == 1
+                else self.replica_ports[replica_name(service, instance)],
+            )
+            for instance in range(1, self.replicas + 1)
+            for service in SERVICES
+        ]
+
+    def components(self) -> tuple[str, ...]:
+        return ("kafka", "postgres", "smtp", *(component for component, _, _ in self.instances()))
+
+    def port_of(self, component: str) -> int:
+        return {component: port for component, _, port in self.instances()}[component]
 
     def log(self, component: str) -> Path:
         return self.run_dir / f"{component}.log"
@@ -129,6 +191,7 @@ class StackConfig:
             "postgres": self.pg_port,
             "smtp": self.smtp_port,
             **self.service_ports,
+            **self.replica_ports,
         }
         return f"{HOST}:{ports[component]}"
 
@@ -144,9 +207,10 @@ def _marker(component: str) -> str:
         "kafka": kafka.PROCESS_MARKER,
         "postgres": postgres.PROCESS_MARKER,
         "smtp": smtp_sink.PROCESS_MARKER,
-    }.get(component, component)
+    }.get(component, service_of(component))
 
 
+# The components of a stack of one instance per service (see StackConfig.components).
 COMPONENTS: tuple[str, ...] = ("kafka", "postgres", "smtp", *SERVICES)
 
 
@@ -222,13 +286,15 @@ def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: Mapping[str, str
     return proc.pid
 
 
-def service_env(config: StackConfig, service: str, tokens: Mapping[str, str]) -> dict[str, str]:
+def service_env(
+    config: StackConfig, service: str, tokens: Mapping[str, str], *, port: int | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
             "STRATEGIA_HTTP_HOST": HOST,
-            "STRATEGIA_HTTP_PORT": str(config.service_ports[service]),
+            "STRATEGIA_HTTP_PORT": str(port or config.service_ports[service]),
             "STRATEGIA_DATABASE_URL": config.service_dsn(service),
             "STRATEGIA_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
             **{f"STRATEGIA_{name}": tokens[name] for name in TOKEN_NAMES},
@@ -249,14 +315,15 @@ def _ready(port: int) -> bool:
 
 
 def wait_services_ready(
-    config: StackConfig, services: tuple[str, ...] = SERVICES, timeout: float = READY_TIMEOUT
+    config: StackConfig, services: tuple[str, ...] | None = None, timeout: float = READY_TIMEOUT
 ) -> None:
-    """Poll every ``/health/ready`` until all answer 200; fail fast when a service dies."""
-    pending = set(services)
+    """Poll every ``/health/ready`` until all answer 200; fail fast when a service dies.
+    `services`: instance components (default: all of them)."""
+    pending = set(services or (component for component, _, _ in config.instances()))
     deadline = time.monotonic() + timeout
     while pending:
         for service in sorted(pending):
-            if _ready(config.service_ports[service]):
+            if _ready(config.port_of(service)):
                 pending.discard(service)
                 print(f"  {service} is ready", flush=True)
             elif running_pid(config, service) is None:
@@ -296,7 +363,7 @@ def _check_same_ports(config: StackConfig) -> None:
         return
     previous = json.loads(config.state_file.read_text())
     current = json.loads(config.to_json())
-    if previous != current and any(running_pid(config, c) for c in COMPONENTS):
+    if previous != current and any(running_pid(config, c) for c in _all_components(config)):
         raise DevtoolsError(
             f"a stack with other settings is running from {config.run_dir} "
             f"(see {config.state_file}); run `make down` first"
@@ -355,22 +422,39 @@ def up(config: StackConfig) -> None:
         else:
             print("SMTP sink already running", flush=True)
 
-        for service in SERVICES:
-            if running_pid(config, service) is not None:
-                print(f"{service} already running", flush=True)
+        for component, service, port in config.instances():
+            if running_pid(config, component) is not None:
+                print(f"{component} already running", flush=True)
                 continue
-            port = config.service_ports[service]
-            _require_free(port, service, f"STRATEGIA_{service.upper()}_PORT")
-            print(f"starting {service} on {config.address(service)} ...", flush=True)
+            _require_free(port, component, _port_variable(component))
+            print(f"starting {component} on {config.address(component)} ...", flush=True)
             _spawn(
                 [_service_python(), "-m", service],
-                config.log(service),
-                config.pid(service),
-                service_env(config, service, tokens),
+                config.log(component),
+                config.pid(component),
+                service_env(config, service, tokens, port=port),
             )
         print(f"waiting for /health/ready (up to {READY_TIMEOUT:.0f}s) ...", flush=True)
         wait_services_ready(config)
     print_status(config)
+
+
+def _port_variable(component: str) -> str:
+    service = service_of(component)
+    if component == service:
+        return f"STRATEGIA_{service.upper()}_PORT"
+    return f"STRATEGIA_{service.upper()}_{component.rpartition('-')[2]}_PORT"
+
+
+def _all_components(config: StackConfig) -> tuple[str, ...]:
+    """What this config runs, and any further instances an earlier ``up`` left pid files of
+    (started with more replicas)."""
+    extra = sorted(
+        path.stem
+        for path in config.run_dir.glob("*-*.pid")
+        if service_of(path.stem) != path.stem and path.stem not in config.components()
+    )
+    return (*config.components(), *extra)
 
 
 def _stop_component(config: StackConfig, component: str) -> None:
@@ -393,7 +477,9 @@ def down(config: StackConfig) -> None:
         return
     with _locked(config):
         # Services first (they hold Kafka/Postgres connections), infrastructure last.
-        for component in (*reversed(SERVICES), "smtp", "kafka", "postgres"):
+        infrastructure = ("kafka", "postgres", "smtp")
+        services = [c for c in _all_components(config) if c not in infrastructure]
+        for component in (*reversed(services), "smtp", "kafka", "postgres"):
             _stop_component(config, component)
 
 
@@ -414,11 +500,12 @@ def clean(config: StackConfig) -> None:
 
 def status_rows(config: StackConfig) -> list[tuple[str, str, str, str]]:
     rows = []
-    for component in COMPONENTS:
+    instances = {component for component, _, _ in config.instances()}
+    for component in config.components():
         pid = running_pid(config, component)
         state = "running" if pid is not None else "stopped"
-        if pid is not None and component in SERVICES:
-            state = "ready" if _ready(config.service_ports[component]) else "not ready"
+        if pid is not None and component in instances:
+            state = "ready" if _ready(config.port_of(component)) else "not ready"
         rows.append((component, state, str(pid or "-"), config.address(component)))
     return rows
 
@@ -444,3 +531,9 @@ def print_status(config: StackConfig) -> None:
     print(f"kafka:      {HOST}:{config.kafka_port}")
     print(f"postgres:   {config.admin_dsn} (admin)")
     print(f"            postgresql://<service>@{HOST}:{config.pg_port}/<service> (services)")
+    if config.replicas > 1:
+        print(f"replicas:   {config.replicas} instances of every service (one database and one")
+        print("            consumer group per service), HTTP on these ports:")
+        for service in SERVICES:
+            ports = [port for _, owner, port in config.instances() if owner == service]
+            print(f"            {service:<14}{', '.join(str(port) for port in ports)}")

@@ -22,6 +22,7 @@ from typing import Any, TypeAlias, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from devtools.proc import free_ports
 from shared.platform.runtime import Service, ServiceRuntime, definition_of
@@ -127,25 +128,47 @@ async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
     return sum(meta.offset for partition, meta in offsets.items() if partition.topic == topic)
 
 
-async def end_offset(kafka: str, topic: str, *, deadline_s: float = DEADLINE_SECONDS) -> int:
-    """How many records `topic` holds (all partitions); fails if the topic never exists."""
-    # Subscribed, so the client asks for the topic's metadata (an unsubscribed consumer
-    # knows no partitions, and the count would silently be 0).
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka, group_id=None, enable_auto_commit=False
-    )
+async def end_offset(kafka: str, topic: str) -> int:
+    """How many records `topic` holds (all partitions)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        # The topic's own metadata: a fresh consumer's cluster view may not list it yet
+        # (it then reported 0 records, and `wait_until_consumed` returned at once).
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    ids = [partition["partition"] for partition in description.get("partitions", ())]
+    if not ids:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + deadline_s
-        while not (known := consumer.partitions_for_topic(topic)):
-            if loop.time() > deadline:
-                raise AssertionError(f"topic {topic} has no partitions after {deadline_s:.0f}s")
-            await asyncio.sleep(0.1)
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in known])
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
     finally:
         await consumer.stop()
     return sum(ends.values())
+
+
+async def group_assignment(kafka: str, group_id: str, topic: str) -> list[set[int]]:
+    """The partitions of `topic` each live member of the consumer group holds (one set per
+    member, members holding none included); empty while the group is rebalancing."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group_id])
+    finally:
+        await admin.close()
+    [group] = response.groups
+    state, members = group[2], group[5]
+    if state != "Stable":
+        return []
+    held = []
+    for member in members:
+        raw = member[-1]
+        assignment = ConsumerProtocolMemberAssignment.decode(raw).assignment if raw else []
+        held.append({p for name, parts in assignment if name == topic for p in parts})
+    return held
 
 
 async def wait_until_consumed(kafka: str, group_id: str, topic: str) -> None:
@@ -214,6 +237,8 @@ def base_test_settings(
         "log_json": False,
         "outbox_poll_interval_seconds": 0.5,
         "consumer_retry_backoff_seconds": 0.1,
+        # One test client plays many residents; the rate-limit tests switch it on.
+        "rate_limit_per_minute": 0,
         **overrides,
     }
 
@@ -329,3 +354,17 @@ def service_environment(
         f"STRATEGIA_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in values.items()
     }
+
+
+def start_replicas(
+    name: str, environment: dict[str, str], log_dir: Path, count: int = 2
+) -> list[ServiceProcess]:
+    """`count` OS processes of one service sharing its database and topics (replicas as a
+    deployment runs them), each ready on its own port; `log_dir/<name>-<n>.log`."""
+    replicas = [
+        ServiceProcess(name, environment, log_dir / f"{name}-{n}.log").start()
+        for n in range(1, count + 1)
+    ]
+    for replica in replicas:
+        replica.ready()
+    return replicas

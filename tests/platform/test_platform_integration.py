@@ -89,7 +89,10 @@ async def make_pair(
     (migrations / "20990101000000_effects.sql").write_text(EFFECTS_MIGRATION)
 
     async def build(
-        handler: Handler, *, before_start: Callable[[str, str], Awaitable[None]] | None = None
+        handler: Handler,
+        *,
+        before_start: Callable[[str, str], Awaitable[None]] | None = None,
+        **overrides: Any,
     ) -> Pair:
         prefix = unique_prefix("platform")
 
@@ -101,6 +104,7 @@ async def make_pair(
                 prefix=prefix,
                 consumer_retry_backoff_seconds=0.05,
                 consumer_max_attempts=3,
+                **overrides,
             )
 
         producer = ServiceRuntime(
@@ -231,6 +235,53 @@ async def test_relay_killed_between_publish_and_mark_publishes_again_once_effect
     await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
     assert await effects(pair) == [(envelope.event_id, "crash-between")]
     assert await pair.consumer.pool.fetchval("SELECT count(*) FROM inbox") == 1
+
+
+async def test_pipelined_relay_keeps_per_key_order_across_partitions(make_pair: Any) -> None:
+    """Hundreds of rows go out with many in flight at once (the relay does not await each
+    acknowledgement); each key's events still reach its partition in commit order."""
+    pair: Pair = await make_pair(record_effect, kafka_topic_partitions=4, outbox_batch_size=500)
+    assert pair.producer.relay is not None
+    await pair.producer.relay.stop()  # let a backlog build up, then publish it in one go
+    keys = [uuid.uuid4() for _ in range(6)]
+    expected: dict[str, list[str]] = {str(key): [] for key in keys}
+    for round_number in range(50):
+        async with pair.producer.unit_of_work() as uow:
+            for key in keys:  # interleaved keys, several per transaction
+                label = f"{key}-{round_number:03d}"
+                uow.stage_event(
+                    ConsultationClosed(
+                        consultation_id=key, title=label, closes_at=datetime.now(UTC)
+                    ),
+                    key=key,
+                )
+                expected[str(key)].append(label)
+            await uow.commit()
+    total = 50 * len(keys)
+
+    relay = OutboxRelay(
+        pair.producer.pool, pair.producer.publisher, batch_size=500, poll_interval=0.2
+    )
+    relay.start()
+    try:
+        records = await read_topic(pair.kafka, pair.topic, until=count(total))
+    finally:
+        await relay.stop()
+    assert relay.published_total == total
+    seen: dict[str, list[str]] = {}
+    partitions: dict[str, set[int]] = {}
+    for record in records:
+        key = (record.key or b"").decode()
+        seen.setdefault(key, []).append(json.loads(record.value)["data"]["title"])
+        partitions.setdefault(key, set()).add(record.partition)
+    assert seen == expected
+    assert all(len(used) == 1 for used in partitions.values())
+    assert len(set().union(*partitions.values())) > 1, "the keys should spread over partitions"
+
+    async def all_effects() -> bool:
+        return len(await effects(pair)) == total
+
+    await wait_for(all_effects, "one effect per event")
 
 
 async def test_same_event_delivered_twice_has_one_effect(make_pair: Any) -> None:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
+from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.scheduler import run_scheduler
+from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
@@ -35,7 +37,11 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         migrations=MIGRATIONS,
         unit_of_work=PostgresIntakeUnitOfWork,
     )
-    service = IntakeService(zone=settings.gmina().zone, clock=clock)
+    service = IntakeService(
+        zone=settings.gmina().zone,
+        clock=clock,
+        policy=SubmissionPolicy(paper_max_age_days=settings.paper_max_age_days),
+    )
     subscribe_commands(runtime.consumer, service)
     runtime.document_publication(
         Topic.INTAKE_CONSULTATIONS, "Consultation life cycle, keyed by consultation id"
@@ -50,7 +56,16 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         )
 
     runtime.add_worker("consultation-scheduler", scheduler)
-    router = build_router(service, runtime.unit_of_work, runtime.auth)
+    submissions = SubmissionBatcher(service, runtime.unit_of_work)
+    router = build_router(
+        service,
+        runtime.unit_of_work,
+        runtime.auth,
+        submissions,
+        public_write_limit=runtime.rate_limiter.limit(
+            "submissions", settings.rate_limit_per_minute
+        ),
+    )
     return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 
 

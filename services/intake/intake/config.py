@@ -13,3 +13,5 @@ class IntakeSettings(ServiceSettings):
     # How often the scheduler looks for consultations due to open or close (upper bound;
     # it also sleeps exactly until the next due moment when that comes sooner).
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    # A paper form's received_on may lie at most this many days before it is typed in.
+    paper_max_age_days: int = Field(default=14, ge=0, le=366)

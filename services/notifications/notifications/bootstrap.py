@@ -14,10 +14,12 @@ from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
 from notifications.entrypoints.news_events import register_news_subscriptions
 from notifications.entrypoints.subscriptions_http import subscriptions_router
+from notifications.entrypoints.volunteer_mail import register_volunteer_mail
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.subscriber_mail import SubscriberMail
 from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
+from notifications.service.volunteer_mail import VolunteerMail
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -43,7 +45,9 @@ def build(settings: NotificationsSettings) -> Service:
         unit_of_work=PostgresNotificationsUnitOfWork,
     )
     profile = settings.gmina()
-    register_subscriptions(runtime, ReceiptRequests(profile))
+    volunteer_mail = VolunteerMail(profile, settings.public_base_url)
+    register_subscriptions(runtime, ReceiptRequests(profile), volunteer_mail)
+    register_volunteer_mail(runtime, volunteer_mail)
     links = SubscriberLinks.of(
         public_base_url=settings.public_base_url, api_public_url=settings.api_public_url
     )
@@ -91,7 +95,16 @@ def build(settings: NotificationsSettings) -> Service:
     runtime.add_worker("email-dispatcher", dispatch)
     routers = [
         deliveries_router(runtime.unit_of_work, runtime.auth),
-        subscriptions_router(subscriptions, runtime.unit_of_work),
+        subscriptions_router(
+            subscriptions,
+            runtime.unit_of_work,
+            public_write_limit=runtime.rate_limiter.limit(
+                "subscriptions", settings.rate_limit_per_minute
+            ),
+            one_click_limit=runtime.rate_limiter.limit(
+                "one-click-unsubscribe", settings.one_click_rate_limit_per_minute
+            ),
+        ),
     ]
     return Service(runtime=runtime, app=create_http_app(runtime, routers, description=DESCRIPTION))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from enum import StrEnum
 
-from pydantic import Field, FilePath, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
 from shared.platform.settings import ServiceSettings
 
@@ -27,6 +27,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_username: SecretStr | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: SmtpTls = SmtpTls.NONE
+    # Credentials over an unencrypted connection leak the relay's password to the network;
+    # refused unless an operator says so (e.g. a relay on the same host).
+    smtp_allow_plaintext_auth: bool = False
     # PEM bundle of CAs trusted for the relay's certificate in addition to the system store
     # (a private relay with an internal CA). Must exist: a typo fails at startup, not per send.
     smtp_ca_file: FilePath | None = None
@@ -50,6 +53,9 @@ class NotificationsSettings(ServiceSettings):
     # Where this API is reached from outside: the RFC 8058 one-click unsubscribe URL of the
     # `List-Unsubscribe` header points here (mailbox providers require https).
     api_public_url: str = Field(default="http://127.0.0.1:8003", pattern=r"^https?://\S+$")
+    # RFC 8058 one-click unsubscribes per client and minute: mailbox providers POST them
+    # from a few addresses for many people, so more than `rate_limit_per_minute` (0: off).
+    one_click_rate_limit_per_minute: int = Field(default=600, ge=0)
     # How long the link in a subscription's confirmation email works.
     subscription_confirmation_hours: int = Field(default=72, ge=1, le=24 * 30)
     # A new confirmation email for the same address at most this often, however often
@@ -63,6 +69,19 @@ class NotificationsSettings(ServiceSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return value
+
+    @model_validator(mode="after")
+    def _credentials_need_tls(self) -> NotificationsSettings:
+        if (
+            self.smtp_username is not None
+            and self.smtp_tls is SmtpTls.NONE
+            and not self.smtp_allow_plaintext_auth
+        ):
+            raise ValueError(
+                "SMTP credentials need smtp_tls=starttls or tls "
+                "(or smtp_allow_plaintext_auth=true for a relay on a trusted network)"
+            )
+        return self
 
     @field_validator("mail_from")
     @classmethod

@@ -112,6 +112,8 @@ class SubmissionReceived(EventPayload):
     digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     language: Language
     submitter_email: EmailStr | None = None
+    # The submitter agreed to be contacted about the outcome (decision emails).
+    contact_consent: bool = False
 
 
 class SubmitterData(BaseModel):

@@ -9,6 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.contracts.envelope import EventPayload
+from shared.contracts.groups import (
+    GroupFormed,
+    LeadAppointed,
+    MemberSignInLinkRequested,
+    RecommendationPublished,
+    SubmissionDecided,
+    SubmissionRouted,
+    VolunteerAssigned,
+    VolunteerAssignmentNotice,
+    VolunteerConfirmationRequested,
+    VolunteerConfirmed,
+    VolunteerLeft,
+    VolunteerSignedUp,
+    VolunteerWaitlisted,
+    VolunteerWaitlistNotice,
+)
 from shared.contracts.intake import (
     ConsultationAnnounced,
     ConsultationClosed,
@@ -35,6 +51,22 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
     ),
     Topic.INTAKE_SUBMISSIONS: (SubmissionReceived,),
     Topic.INTAKE_SUBMISSION_COMMANDS: (SubmitSubmission,),
+    Topic.GROUPS_GROUPS: (GroupFormed, LeadAppointed),
+    Topic.GROUPS_VOLUNTEERS: (
+        VolunteerSignedUp,
+        VolunteerConfirmed,
+        VolunteerAssigned,
+        VolunteerWaitlisted,
+        VolunteerLeft,
+    ),
+    Topic.GROUPS_VOLUNTEER_MESSAGES: (
+        VolunteerConfirmationRequested,
+        VolunteerAssignmentNotice,
+        VolunteerWaitlistNotice,
+        MemberSignInLinkRequested,
+    ),
+    Topic.GROUPS_SUBMISSIONS: (SubmissionRouted, SubmissionDecided),
+    Topic.GROUPS_RECOMMENDATIONS: (RecommendationPublished,),
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
     Topic.NEWS_ARTICLES: (ArticlePublished, ArticleUpdated, ArticleWithdrawn),
     Topic.NEWS_ALERTS: (AlertIssued,),

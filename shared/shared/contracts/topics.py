@@ -19,6 +19,17 @@ class Topic(StrEnum):
     INTAKE_SUBMISSIONS = "intake.submissions.v1"
     # intake: submit commands from other front channels (key: consultation id)
     INTAKE_SUBMISSION_COMMANDS = "intake.submission-commands.v1"
+    # groups: working groups formed and their leads (key: group id)
+    GROUPS_GROUPS = "groups.groups.v1"
+    # groups: volunteers' life cycle, no contact data (key: volunteer id)
+    GROUPS_VOLUNTEERS = "groups.volunteers.v1"
+    # groups: emails to volunteers, with the address and link secrets (key: volunteer id;
+    # kept only as long as the longest token lives, see TOPIC_CONFIGS)
+    GROUPS_VOLUNTEER_MESSAGES = "groups.volunteer-messages.v1"
+    # groups: submissions routed to groups and decided (key: submission id)
+    GROUPS_SUBMISSIONS = "groups.submissions.v1"
+    # groups: published recommendations (key: recommendation id)
+    GROUPS_RECOMMENDATIONS = "groups.recommendations.v1"
     # notifications: delivery outcomes worth acting on (key: delivery id)
     NOTIFICATIONS_DELIVERIES = "notifications.deliveries.v1"
     # news: articles published, updated, withdrawn (key: article id)
@@ -39,7 +50,10 @@ _DAY_MS = 24 * 60 * 60 * 1000
 
 # Topic-level settings applied when a topic is created. A topic whose events carry a
 # secret (an emailed link's token) keeps them no longer than the secret is valid.
-TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {}
+TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
+    # Confirmation and withdrawal links live 48 h, sign-in links 24 h.
+    Topic.GROUPS_VOLUNTEER_MESSAGES: {"retention.ms": str(2 * _DAY_MS)},
+}
 
 # Dead letters are for operators to look at and replay, not an archive of personal data.
 DEAD_LETTER_CONFIG = {"retention.ms": str(30 * _DAY_MS)}

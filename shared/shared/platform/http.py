@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound
 from shared.platform.logging import correlation_id_var
@@ -23,6 +24,7 @@ from shared.platform.settings import ServiceSettings
 CORRELATION_HEADER = "X-Correlation-ID"
 HTTP_ERROR_CODES = {
     400: "bad_request",
+    408: "request_timeout",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -39,6 +41,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No valid API token",
     403: "The token's role may not do this",
     404: "No such resource",
+    408: "The request body arrived too slowly",
     409: "The request conflicts with the resource's state",
     413: "The request body is too large",
     422: "The request is invalid; `errors` names each field and why",
@@ -173,19 +176,42 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected_error)
 
 
-def install_correlation_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def correlation(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        token = correlation_id_var.set(correlation_id[:200])
+class CorrelationMiddleware:
+    """Every request runs with a correlation id (the caller's `X-Correlation-ID`, else a
+    new one), which logs and events carry and the answer repeats.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware`
+    runs each request through an extra task and a memory stream, which cost about a
+    tenth of intake's time per submission under load.
+    """
+
+    _HEADER = CORRELATION_HEADER.lower().encode("latin-1")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value for name, value in scope["headers"] if name == self._HEADER), b"")
+        correlation_id = (given.decode("latin-1") or str(uuid.uuid4()))[:200]
+        header = (self._HEADER, correlation_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        token = correlation_id_var.set(correlation_id)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             correlation_id_var.reset(token)
-        response.headers[CORRELATION_HEADER] = correlation_id[:200]
-        return response
+
+
+def install_correlation_middleware(app: FastAPI) -> None:
+    app.add_middleware(CorrelationMiddleware)
 
 
 class TokenAuth:
@@ -206,6 +232,14 @@ class TokenAuth:
             ):
                 return role
         return None
+
+    def peek_role(self, request: Request) -> Role | None:
+        """The role of the request's bearer token, if it holds a valid one (never raises)."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return self.role_of(token.strip())
 
     async def optional_role(self, request: Request) -> Role | None:
         credentials: HTTPAuthorizationCredentials | None = await self._scheme(request)

@@ -62,7 +62,7 @@ class PermanentFailure(Exception):
 
 
 class KafkaPublisher:
-    """`Publisher` on a FastStream broker configured with an idempotent producer."""
+    """`PipelinedPublisher` on a FastStream broker configured with an idempotent producer."""
 
     def __init__(self, broker: KafkaBroker) -> None:
         self._broker = broker
@@ -78,6 +78,21 @@ class KafkaPublisher:
             headers=dict(headers),
             correlation_id=headers.get("correlation_id"),
         )
+
+    async def send(
+        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+    ) -> Awaitable[object]:
+        # no_confirm: returns once the record is in the producer's queue, with the future
+        # of the broker's acknowledgement (the outbox relay awaits many together).
+        acknowledgement: Awaitable[object] = await self._broker.publish(
+            value,
+            topic=topic,
+            key=key,
+            headers=dict(headers),
+            correlation_id=headers.get("correlation_id"),
+            no_confirm=True,
+        )
+        return acknowledgement
 
 
 def describe_validation_error(error: ValidationError) -> str:

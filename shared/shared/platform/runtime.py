@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.registry import TOPIC_EVENTS
@@ -41,11 +43,18 @@ from shared.contracts.topics import (
     topic_config,
 )
 from shared.platform.database import apply_migrations, create_pool, pending_migrations
+from shared.platform.docs import install_docs
 from shared.platform.http import (
     TokenAuth,
     error_responses,
     install_correlation_middleware,
     install_error_handlers,
+)
+from shared.platform.http_guards import (
+    BodyLimit,
+    RateLimiter,
+    SecurityHeaders,
+    install_unavailable_handler,
 )
 from shared.platform.logging import configure_logging
 from shared.platform.messaging import DeadLetters, EventConsumer, KafkaPublisher
@@ -106,6 +115,7 @@ class ServiceRuntime(Generic[U]):
             max_backoff=settings.consumer_max_backoff_seconds,
         )
         self.auth = TokenAuth(settings)
+        self.rate_limiter = RateLimiter(lambda: self.pool, self.auth)
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self._workers: list[tuple[str, Worker]] = []
@@ -285,17 +295,31 @@ def create_http_app(
         finally:
             await runtime.stop()
 
+    settings = runtime.settings
     app = FastAPI(
         title=f"Strategia {runtime.name}",
         version=runtime.version,
         description=description,
         lifespan=lifespan,
+        docs_url=None,  # served with local assets by install_docs, or not at all
+        redoc_url=None,
         # Documented on every route: what the platform answers whatever the route (a body
-        # that is not UTF-8 JSON, an unexpected error).
-        responses=error_responses(400, 500),
+        # that cannot be read, too large or too slow; a dependency down; a bug).
+        responses=error_responses(400, 408, 413, 500, 503),
     )
     install_error_handlers(app)
+    install_unavailable_handler(app)
     install_correlation_middleware(app)
+    # Outermost last: proxy headers first, so every answer below gets the security headers.
+    app.add_middleware(
+        BodyLimit,
+        default_max_bytes=settings.http_max_body_bytes,
+        read_timeout_seconds=settings.http_body_timeout_seconds,
+    )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    if settings.http_docs:
+        install_docs(app)
     app.include_router(health_router(runtime))
     for router in routers:
         app.include_router(router)
@@ -333,20 +357,58 @@ def definition_of(service: str) -> ServiceDefinition[Any]:
     return definition
 
 
+# Names the service to the worker processes of `serve_workers` (they import the factory).
+SERVICE_VARIABLE = "STRATEGIA_SERVICE"
+
+
 def main(service: str) -> None:
-    """`python -m <service>`: build it from the environment's settings and serve HTTP."""
+    """`python -m <service>`: build it from the environment's settings and serve HTTP,
+    in `STRATEGIA_HTTP_WORKERS` processes."""
     definition = definition_of(service)
     settings = definition.settings()
-    serve(definition.build(settings).app, settings)
+    if settings.http_workers > 1:
+        serve_workers(service, settings)
+    else:
+        serve(definition.build(settings).app, settings)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service in the foreground."""
+    """Run the service in the foreground, in this process."""
     uvicorn.run(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # The app applies X-Forwarded-* itself, from trusted_proxies only.
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (uvicorn's factory): the whole service, built anew."""
+    definition = definition_of(os.environ[SERVICE_VARIABLE])
+    return definition.build(definition.settings()).app
+
+
+def serve_workers(service: str, settings: ServiceSettings) -> None:
+    """Run `settings.http_workers` processes of the service on one listening socket.
+
+    Each worker is the whole service (HTTP, consumers, relay, workers), which several
+    processes run safely: the outbox relay publishes from one process at a time (advisory
+    lock), consumers of one group share the partitions, and background workers claim rows
+    with `FOR UPDATE SKIP LOCKED`. The parent restarts a worker that dies.
+    """
+    os.environ[SERVICE_VARIABLE] = service  # inherited by the spawned workers
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=settings.http_workers,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

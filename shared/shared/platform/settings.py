@@ -26,6 +26,18 @@ class ServiceSettings(BaseSettings):
     kafka_topic_prefix: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,60}\.)?$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # Request bodies: the limit of routes that declare none (bytes), and how long a body may
+    # take to arrive before the request is cut off.
+    http_max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Requests a minute one client may make to a public write endpoint (0: no limit).
+    rate_limit_per_minute: int = Field(default=30, ge=0)
+    # The interactive API documentation at /docs (assets served locally); off in production.
+    http_docs: bool = True
+    # Processes serving the one port (each the whole service; see runtime.serve_workers).
+    http_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -43,7 +55,7 @@ class ServiceSettings(BaseSettings):
     kafka_topic_replication: int = Field(default=1, ge=1)
 
     database_pool_size: int = Field(default=10, ge=1)
-    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)

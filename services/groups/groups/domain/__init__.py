@@ -3,7 +3,11 @@ duplicates, the theme classifier and key trends. No I/O: callers pass `now`, ids
 
 Modules, one concept each:
 
-- `errors`: the domain exceptions (field + reason), mapped to HTTP 4xx by the entrypoints;
+- `errors`: the domain exceptions (field + reason), kinds of the shared errors (HTTP 4xx,
+  dead letters);
+- `consultation`: the consultations as groups sees them (projection of intake's events);
+- `actor`: who acts (coordinator, clerk, signed-in member) and what they may do in a group;
+- `submission`: a submission as the groups see it (public text, theme, review state);
 - `volunteers`: sign-up validation, contact normalisation, "same person" merge, life cycle;
 - `group`: a working group, its lead and the role an actor has in it;
 - `formation`: `GroupPolicy` and `place`, the rule that forms groups and seats volunteers;

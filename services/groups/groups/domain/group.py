@@ -63,6 +63,7 @@ class Group:
     name_en: str
     member_ids: tuple[uuid.UUID, ...] = ()  # in the order they were placed
     lead_id: uuid.UUID | None = None
+    consultation_id: uuid.UUID | None = None  # known once stored
 
     @property
     def size(self) -> int:

@@ -92,6 +92,7 @@ class Volunteer:
     signed_up_at: datetime
     confirmed_at: datetime | None = None
     group_id: uuid.UUID | None = None
+    consultation_id: uuid.UUID | None = None  # known once stored
 
     @property
     def counts(self) -> bool:
@@ -247,6 +248,7 @@ def register(
     new_id: uuid.UUID,
     now: datetime,
     region: str = DEFAULT_REGION,
+    consultation_id: uuid.UUID | None = None,
 ) -> Registration:
     """Validate a sign-up and either create a volunteer or update the same person's one.
 
@@ -271,6 +273,7 @@ def register(
             status=VolunteerStatus.AWAITING_CONFIRMATION if web else VolunteerStatus.CONFIRMED,
             signed_up_at=now,
             confirmed_at=None if web else now,
+            consultation_id=consultation_id,
         )
         return Registration(volunteer, created=True, needs_email_confirmation=web)
     return Registration(merge(same, checked, now), created=False, needs_email_confirmation=web)

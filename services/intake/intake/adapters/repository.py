@@ -7,6 +7,7 @@ the transaction boundaries, the repositories only speak SQL.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import asyncpg
 from intake.domain.commands import CreateConsultation
 from intake.domain.consultation import Consultation
 from intake.domain.submission import Receipt, Submission
-from intake.service.ports import StoredKey, SubmissionFilter
+from intake.service.ports import NewKey, StoredKey, SubmissionFilter
 from shared.contracts.intake import (
     Channel,
     ConsentData,
@@ -93,13 +94,14 @@ class PostgresConsultations:
             consultation.closes_at,
         )
 
-    async def next_receipt_sequence(self, consultation_id: uuid.UUID) -> int:
-        value = await self._conn.fetchval(
-            "UPDATE consultations SET last_receipt_seq = last_receipt_seq + 1"
+    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
+        last = await self._conn.fetchval(
+            "UPDATE consultations SET last_receipt_seq = last_receipt_seq + $2"
             " WHERE id = $1 RETURNING last_receipt_seq",
             consultation_id,
+            count,
         )
-        return int(value)
+        return int(last) - count + 1
 
     async def due_openings(self, now: datetime) -> list[Consultation]:
         rows = await self._conn.fetch(
@@ -185,38 +187,63 @@ def _submission(row: asyncpg.Record) -> Submission:
     )
 
 
+# One statement for any number of rows: arrays unnested into rows. The text never changes
+# with the count, so asyncpg prepares it once per connection and reuses it.
+_INSERT_SUBMISSIONS = (
+    f"INSERT INTO submissions ({_SUBMISSION_COLUMNS}) SELECT * FROM unnest("
+    "$1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+    " $15::text[], $16::boolean[], $17::boolean[], $18::timestamptz[], $19::date[],"
+    " $20::text[], $21::text[])"
+)
+
+
+def _submission_values(submission: Submission) -> tuple[Any, ...]:
+    content = submission.content
+    submitter = content.submitter
+    return (
+        submission.id,
+        submission.consultation_id,
+        submission.sequence,
+        submission.receipt.number,
+        submitter.kind.value,
+        submitter.name,
+        submitter.organisation,
+        str(submitter.email) if submitter.email else None,
+        submitter.phone,
+        submitter.locality,
+        content.theme,
+        content.title,
+        content.body,
+        submission.channel.value,
+        content.language.value,
+        content.consent.processing,
+        content.consent.contact,
+        submission.receipt.received_at,
+        content.received_on,
+        submission.entered_by,
+        submission.receipt.digest,
+    )
+
+
 class PostgresSubmissions:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def add(self, submission: Submission) -> None:
-        content = submission.content
-        submitter = content.submitter
-        await self._conn.execute(
-            f"INSERT INTO submissions ({_SUBMISSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6,"
-            " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-            submission.id,
-            submission.consultation_id,
-            submission.sequence,
-            submission.receipt.number,
-            submitter.kind.value,
-            submitter.name,
-            submitter.organisation,
-            str(submitter.email) if submitter.email else None,
-            submitter.phone,
-            submitter.locality,
-            content.theme,
-            content.title,
-            content.body,
-            submission.channel.value,
-            content.language.value,
-            content.consent.processing,
-            content.consent.contact,
-            submission.receipt.received_at,
-            content.received_on,
-            submission.entered_by,
-            submission.receipt.digest,
+    async def add_many(self, submissions: Sequence[Submission]) -> None:
+        if not submissions:
+            return
+        columns = [
+            list(column) for column in zip(*map(_submission_values, submissions), strict=True)
+        ]
+        await self._conn.execute(_INSERT_SUBMISSIONS, *columns)
+
+    async def get_many(self, submission_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Submission]:
+        rows = await self._conn.fetch(
+            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE id = ANY($1::uuid[])",
+            list(submission_ids),
         )
+        return {row["id"]: _submission(row) for row in rows}
 
     async def get(self, submission_id: uuid.UUID) -> Submission | None:
         row = await self._conn.fetchrow(
@@ -258,31 +285,28 @@ class PostgresIdempotencyKeys:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def claim(self, scope: str, key: str, fingerprint: str) -> StoredKey | None:
-        # A concurrent request with the same key blocks on the primary key until the first
-        # one commits or rolls back, so there is never a second effect.
-        inserted = await self._conn.fetchval(
-            "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
+    async def find(self, scope: str, keys: Sequence[str]) -> dict[str, StoredKey]:
+        rows = await self._conn.fetch(
+            "SELECT key, request_hash, submission_id FROM idempotency_keys"
+            " WHERE scope = $1 AND key = ANY($2::text[])",
             scope,
-            key,
-            fingerprint,
+            list(keys),
         )
-        if inserted is not None:
-            return None
-        row = await self._conn.fetchrow(
-            "SELECT request_hash, submission_id FROM idempotency_keys"
-            " WHERE scope = $1 AND key = $2",
-            scope,
-            key,
-        )
-        assert row is not None
-        return StoredKey(fingerprint=row["request_hash"], submission_id=row["submission_id"])
+        return {
+            row["key"]: StoredKey(
+                fingerprint=row["request_hash"], submission_id=row["submission_id"]
+            )
+            for row in rows
+        }
 
-    async def remember(self, scope: str, key: str, submission_id: uuid.UUID) -> None:
+    async def add_many(self, scope: str, keys: Sequence[NewKey]) -> None:
+        # A plain insert: the scope's lock holder alone adds keys, so a conflict here is a
+        # bug to surface (the unit of work fails and nothing is written), never a race.
         await self._conn.execute(
-            "UPDATE idempotency_keys SET submission_id = $3 WHERE scope = $1 AND key = $2",
+            "INSERT INTO idempotency_keys (scope, key, request_hash, submission_id)"
+            " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::uuid[])",
             scope,
-            key,
-            submission_id,
+            [new.key for new in keys],
+            [new.fingerprint for new in keys],
+            [new.submission_id for new in keys],
         )

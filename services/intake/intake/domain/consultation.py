@@ -94,7 +94,15 @@ class Consultation:
         )
 
 
-def validate_window(kind: ConsultationKind, opens_at: datetime, closes_at: datetime) -> None:
+def local_wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The moment as the gmina's clocks show it (naive): calendar arithmetic across a
+    daylight-saving change then counts days, not 24-hour periods."""
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
+def validate_window(
+    kind: ConsultationKind, opens_at: datetime, closes_at: datetime, *, zone: ZoneInfo
+) -> None:
     if opens_at.tzinfo is None or closes_at.tzinfo is None:
         raise InvalidRequest(
             "opens_at and closes_at need a time zone",
@@ -105,14 +113,32 @@ def validate_window(kind: ConsultationKind, opens_at: datetime, closes_at: datet
             "closes_at must be after opens_at",
             (FieldProblem("closes_at", "must be after opens_at"),),
         )
-    if kind is ConsultationKind.STRATEGY and closes_at - opens_at < timedelta(
-        days=MIN_STRATEGY_DAYS
-    ):
+    # Calendar days in the gmina's time zone: 35 days from 1 March 00:00 end on 5 April
+    # 00:00 although the clocks moved forward in between (34 days and 23 hours).
+    length = local_wall_clock(closes_at, zone) - local_wall_clock(opens_at, zone)
+    if kind is ConsultationKind.STRATEGY and length < timedelta(days=MIN_STRATEGY_DAYS):
         reason = (
             f"a strategy consultation must last at least {MIN_STRATEGY_DAYS} days "
             "(art. 6 ust. 5 of the development-policy act)"
         )
         raise InvalidRequest(reason, (FieldProblem("closes_at", reason),))
+
+
+def validate_new_window(
+    kind: ConsultationKind,
+    opens_at: datetime,
+    closes_at: datetime,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+) -> None:
+    """A new consultation: a valid window that is not over already."""
+    validate_window(kind, opens_at, closes_at, zone=zone)
+    if closes_at <= now:
+        raise InvalidRequest(
+            "the window is already over",
+            (FieldProblem("closes_at", "must be in the future"),),
+        )
 
 
 def validate_themes(themes: tuple[str, ...]) -> None:
@@ -128,8 +154,10 @@ def change_window(
     opens_at: datetime | None,
     closes_at: datetime | None,
     now: datetime,
+    zone: ZoneInfo,
 ) -> Consultation:
-    """Move the window; once open it may be extended but never shortened."""
+    """Move the window; once open it may be extended but never shortened, and an upcoming
+    one may not be moved wholly into the past."""
     new_opens = opens_at or consultation.opens_at
     new_closes = closes_at or consultation.closes_at
     phase = consultation.phase(now)
@@ -150,5 +178,10 @@ def change_window(
             raise WindowConflict(
                 "closes_at must be in the future", (FieldProblem("closes_at", "in the past"),)
             )
-    validate_window(consultation.kind, new_opens, new_closes)
+    if phase is Phase.UPCOMING and new_closes <= now:
+        raise WindowConflict(
+            "an upcoming consultation cannot be moved into the past",
+            (FieldProblem("closes_at", "must be in the future"),),
+        )
+    validate_window(consultation.kind, new_opens, new_closes, zone=zone)
     return replace(consultation, opens_at=new_opens, closes_at=new_closes)

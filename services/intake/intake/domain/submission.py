@@ -16,7 +16,12 @@ from intake.domain.commands import Submit
 from intake.domain.consultation import Consultation, Phase
 from intake.domain.errors import FieldProblem, InvalidRequest, OutsideWindow
 from shared.canonical import sha256_hex
-from shared.contracts.intake import Channel, SubmissionContent, SubmissionReceived
+from shared.contracts.intake import (
+    Channel,
+    SubmissionContent,
+    SubmissionReceived,
+    SubmitSubmission,
+)
 
 CLERK_CHANNELS = frozenset({Channel.PHONE, Channel.PAPER, Channel.EMAIL})
 
@@ -58,6 +63,7 @@ class Submission:
             digest=self.receipt.digest,
             language=content.language,
             submitter_email=content.submitter.email,
+            contact_consent=content.consent.contact,
         )
 
 
@@ -85,8 +91,22 @@ def check_content(command: Submit, consultation: Consultation) -> None:
         raise InvalidRequest("the submission is invalid", tuple(problems))
 
 
+@dataclass(frozen=True, slots=True)
+class SubmissionPolicy:
+    """Configurable limits of the rules (settings)."""
+
+    # A paper form is typed in soon after it arrives: its `received_on` may lie at most this
+    # many days before the day it is entered, so nobody can date a form into a window that
+    # closed long ago.
+    paper_max_age_days: int = 14
+
+
 def check_window(
-    command: Submit, consultation: Consultation, now: datetime, zone: ZoneInfo
+    command: Submit,
+    consultation: Consultation,
+    now: datetime,
+    zone: ZoneInfo,
+    policy: SubmissionPolicy = SubmissionPolicy(),
 ) -> None:
     """Paper counts by the day it was received; everything else by the present moment."""
     received_on = command.content.received_on
@@ -96,6 +116,11 @@ def check_window(
             raise InvalidRequest(
                 "received_on is in the future",
                 (FieldProblem("received_on", "must not be in the future"),),
+            )
+        if (today - received_on).days > policy.paper_max_age_days:
+            reason = f"at most {policy.paper_max_age_days} days before the day the form is entered"
+            raise InvalidRequest(
+                f"received_on is too long ago: {reason}", (FieldProblem("received_on", reason),)
             )
         if consultation.accepts_on(received_on, zone):
             return
@@ -147,11 +172,37 @@ def digest_of(form: dict[str, Any]) -> str:
 
 
 def check_acceptable(
-    command: Submit, consultation: Consultation, now: datetime, zone: ZoneInfo
+    command: Submit,
+    consultation: Consultation,
+    now: datetime,
+    zone: ZoneInfo,
+    policy: SubmissionPolicy = SubmissionPolicy(),
 ) -> None:
     """Every rule a submission must pass; raises a `DomainError` naming what failed."""
     check_content(command, consultation)
-    check_window(command, consultation, now, zone)
+    check_window(command, consultation, now, zone, policy)
+
+
+# Who entered a Kafka command: the command topic, which only front-channel principals may
+# write (broker ACLs) — never a name the message gives itself.
+KAFKA_ENTERED_BY = "kafka"
+
+
+def check_kafka_command(command: SubmitSubmission) -> None:
+    """A command from another channel is a `kafka` submission and nothing else: it cannot
+    pass for a clerk's phone, paper or email entry nor for the web form, and intake, not
+    the sender, says when it was received."""
+    problems: list[FieldProblem] = []
+    if command.channel is not Channel.KAFKA:
+        problems.append(
+            FieldProblem("channel", "a Kafka command is a kafka submission; omit the channel")
+        )
+    if command.received_at is not None:
+        problems.append(
+            FieldProblem("received_at", "intake records when it receives a command; omit it")
+        )
+    if problems:
+        raise InvalidRequest("the command claims what only intake may set", tuple(problems))
 
 
 def accepted(

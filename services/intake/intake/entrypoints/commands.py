@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from intake.domain.commands import Submit
+from intake.domain.submission import KAFKA_ENTERED_BY, check_kafka_command
 from intake.service.handlers import IntakeService
 from intake.service.ports import IntakeUnitOfWork
 from shared.contracts.envelope import Envelope
-from shared.contracts.intake import SubmitSubmission
+from shared.contracts.intake import Channel, SubmitSubmission
 from shared.contracts.topics import Topic
 from shared.platform.messaging import EventConsumer
 
@@ -22,13 +23,14 @@ from shared.platform.messaging import EventConsumer
 def subscribe_commands(consumer: EventConsumer[Any], service: IntakeService) -> None:
     async def on_submit(uow: IntakeUnitOfWork, envelope: Envelope[Any]) -> None:
         command: SubmitSubmission = envelope.data
+        check_kafka_command(command)
         await service.submit(
             uow,
             Submit(
                 consultation_id=command.consultation_id,
                 content=command,
-                channel=command.channel,
-                entered_by=f"kafka:{envelope.producer}",
+                channel=Channel.KAFKA,
+                entered_by=KAFKA_ENTERED_BY,
             ),
         )
 

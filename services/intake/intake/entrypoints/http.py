@@ -8,7 +8,7 @@ handlers (`shared.platform.http`).
 # which refer to values local to build_router.
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from intake.domain.commands import ChangeConsultation, CreateConsultation, Submit
 from intake.domain.consultation import DEFAULT_THEMES, Consultation
 from intake.domain.submission import CLERK_CHANNELS, Submission
+from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from intake.service.ports import IntakeUnitOfWork, SubmissionFilter
 from shared.contracts.fields import PageLimit, PageOffset, SafeDatetime, Text
@@ -33,6 +34,7 @@ from shared.contracts.intake import (
     Title,
 )
 from shared.platform.http import ApiError, Role, TokenAuth, error_responses
+from shared.platform.http_guards import body_limit
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
 Description = Annotated[str, Text(20_000)]
@@ -178,10 +180,20 @@ class SubmissionPageView(BaseModel):
     offset: int
 
 
+# A submission's text is at most 10,000 + 300 characters; escaped as JSON (up to 6 bytes a
+# character) and with the other fields, 80 KiB is room enough, and a bound.
+SUBMISSION_MAX_BYTES = 80 * 1024
+# A consultation's description is at most 20,000 characters.
+CONSULTATION_MAX_BYTES = 160 * 1024
+
+
 def build_router(
     service: IntakeService,
     unit_of_work: Callable[[], IntakeUnitOfWork],
     auth: TokenAuth,
+    submissions: SubmissionBatcher,
+    *,
+    public_write_limit: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
     admin = Depends(auth.require(Role.ADMIN))
@@ -192,6 +204,7 @@ def build_router(
         status_code=status.HTTP_201_CREATED,
         response_model=ConsultationView,
         dependencies=[admin],
+        openapi_extra=body_limit(CONSULTATION_MAX_BYTES),
         responses=as_admin,
     )
     async def create_consultation(request: ConsultationCreate) -> ConsultationView:
@@ -224,6 +237,7 @@ def build_router(
         "/consultations/{consultation_id}",
         response_model=ConsultationView,
         dependencies=[admin],
+        openapi_extra=body_limit(CONSULTATION_MAX_BYTES),
         responses={**as_admin, **error_responses(404, 409)},
     )
     async def patch_consultation(
@@ -239,8 +253,10 @@ def build_router(
         "/consultations/{consultation_id}/submissions",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SubmissionAccepted,
+        dependencies=[Depends(public_write_limit)],
+        openapi_extra=body_limit(SUBMISSION_MAX_BYTES),
         responses={
-            **error_responses(401, 403, 404),
+            **error_responses(401, 403, 404, 429),
             409: {**error_responses(409)[409], "description": "Outside the consultation window"},
         },
     )
@@ -274,8 +290,8 @@ def build_router(
             entered_by=role.value if role else None,
             idempotency_key=idempotency_key,
         )
-        async with unit_of_work() as uow:
-            result = await service.submit(uow, command)
+        # Concurrent submissions to the consultation share one transaction (group commit).
+        result = await submissions.submit(command)
         if result.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return SubmissionAccepted.of(result.submission)

@@ -5,6 +5,7 @@ into HTTP answers or Kafka effects."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -13,18 +14,20 @@ from intake.domain.commands import ChangeConsultation, CreateConsultation, Submi
 from intake.domain.consultation import (
     Consultation,
     change_window,
+    validate_new_window,
     validate_themes,
-    validate_window,
 )
 from intake.domain.errors import IdempotencyKeyReused, NotFound
 from intake.domain.submission import (
     Submission,
+    SubmissionPolicy,
     accepted,
     check_acceptable,
     request_fingerprint,
 )
-from intake.service.ports import IntakeUnitOfWork, SubmissionFilter
+from intake.service.ports import IntakeUnitOfWork, NewKey, SubmissionFilter
 from shared.clock import Clock, utc_now
+from shared.errors import DomainError
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,16 @@ class SubmissionPage:
 
 
 class IntakeService:
-    def __init__(self, *, zone: ZoneInfo, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        zone: ZoneInfo,
+        clock: Clock = utc_now,
+        policy: SubmissionPolicy = SubmissionPolicy(),  # noqa: B008 - frozen
+    ) -> None:
         self._zone = zone
         self._clock = clock
+        self._policy = policy
 
     def now(self) -> datetime:
         return self._clock()
@@ -53,7 +63,9 @@ class IntakeService:
     async def create_consultation(
         self, uow: IntakeUnitOfWork, command: CreateConsultation
     ) -> Consultation:
-        validate_window(command.kind, command.opens_at, command.closes_at)
+        validate_new_window(
+            command.kind, command.opens_at, command.closes_at, zone=self._zone, now=self.now()
+        )
         validate_themes(command.themes)
         consultation = await uow.consultations.add(uuid.uuid4(), command)
         uow.stage_event(consultation.announced(), key=consultation.id)
@@ -67,7 +79,11 @@ class IntakeService:
         changed = current
         if command.opens_at is not None or command.closes_at is not None:
             changed = change_window(
-                current, opens_at=command.opens_at, closes_at=command.closes_at, now=self.now()
+                current,
+                opens_at=command.opens_at,
+                closes_at=command.closes_at,
+                now=self.now(),
+                zone=self._zone,
             )
         changed = replace(
             changed,
@@ -101,33 +117,113 @@ class IntakeService:
     # --- submissions ---------------------------------------------------------------
 
     async def submit(self, uow: IntakeUnitOfWork, command: Submit) -> SubmitResult:
-        """Accept a submission from any channel; an Idempotency-Key replays the first one."""
-        key = command.idempotency_key
-        scope = f"submit:{command.consultation_id}"
-        if key is not None:
-            fingerprint = request_fingerprint(command)
-            stored = await uow.idempotency_keys.claim(scope, key, fingerprint)
-            if stored is not None:
-                if stored.fingerprint != fingerprint or stored.submission_id is None:
-                    raise IdempotencyKeyReused()
-                return SubmitResult(await self.submission(uow, stored.submission_id), True)
-        # Locking the consultation's row orders concurrent submissions and window changes.
-        consultation = await self._consultation(uow, command.consultation_id, for_update=True)
+        """Accept a submission from any channel; an Idempotency-Key replays the first one.
+        Raises the `DomainError` of a broken rule (and commits nothing then)."""
+        [outcome] = await self.submit_batch(uow, command.consultation_id, [command])
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def submit_batch(
+        self, uow: IntakeUnitOfWork, consultation_id: uuid.UUID, commands: Sequence[Submit]
+    ) -> list[SubmitResult | DomainError]:
+        """Several submissions to one consultation in one transaction (group commit).
+
+        The outcome of each command is what it would have been alone, in order: the rules
+        are checked one command at a time, a command that breaks one gets its error and
+        takes nothing from the others, and a key seen earlier (stored, or earlier in the
+        batch) replays that submission. The accepted ones get consecutive receipt
+        sequences from one counter update and are written with one statement per table;
+        each stages exactly one event. Commits when something was accepted; otherwise
+        the unit of work is left as it was. A missing consultation raises `NotFound`.
+        """
+        # The consultation's row lock orders concurrent batches and window changes, and
+        # guards the scope's idempotency keys (only its holder reads or adds them).
+        consultation = await self._consultation(uow, consultation_id, for_update=True)
+        scope = f"submit:{consultation_id}"
+        keys = [c.idempotency_key for c in commands if c.idempotency_key is not None]
+        stored = await uow.idempotency_keys.find(scope, keys) if keys else {}
         now = self.now()
-        check_acceptable(command, consultation, now, self._zone)
-        submission = accepted(
-            command,
-            consultation,
-            submission_id=uuid.uuid4(),
-            sequence=await uow.consultations.next_receipt_sequence(consultation.id),
-            now=now,
+        outcomes: list[SubmitResult | DomainError | None] = []
+        stored_replays: dict[int, uuid.UUID] = {}  # outcome index -> stored submission
+        batch_replays: dict[int, int] = {}  # outcome index -> index of the accepted one
+        keys_in_batch: dict[str, tuple[str, int]] = {}  # key -> (fingerprint, accepted at)
+        accepted_at: list[int] = []
+        for index, command in enumerate(commands):
+            key = command.idempotency_key
+            fingerprint = request_fingerprint(command) if key is not None else ""
+            if key is not None:
+                known = stored.get(key)
+                earlier = keys_in_batch.get(key)
+                if known is not None:
+                    if known.fingerprint != fingerprint or known.submission_id is None:
+                        outcomes.append(IdempotencyKeyReused())
+                    else:
+                        stored_replays[index] = known.submission_id
+                        outcomes.append(None)
+                    continue
+                if earlier is not None:
+                    if earlier[0] != fingerprint:
+                        outcomes.append(IdempotencyKeyReused())
+                    else:
+                        batch_replays[index] = earlier[1]
+                        outcomes.append(None)
+                    continue
+            try:
+                check_acceptable(command, consultation, now, self._zone, self._policy)
+            except DomainError as error:
+                outcomes.append(error)
+                continue
+            if key is not None:
+                keys_in_batch[key] = (fingerprint, index)
+            accepted_at.append(index)
+            outcomes.append(None)
+
+        submissions: dict[int, Submission] = {}
+        if accepted_at:
+            first = await uow.consultations.reserve_receipt_sequences(
+                consultation.id, len(accepted_at)
+            )
+            for offset, index in enumerate(accepted_at):
+                submissions[index] = accepted(
+                    commands[index],
+                    consultation,
+                    submission_id=uuid.uuid4(),
+                    sequence=first + offset,
+                    now=now,
+                )
+            await uow.submissions.add_many(list(submissions.values()))
+            new_keys = [
+                NewKey(key=key, fingerprint=fingerprint, submission_id=submissions[index].id)
+                for key, (fingerprint, index) in keys_in_batch.items()
+            ]
+            if new_keys:
+                await uow.idempotency_keys.add_many(scope, new_keys)
+            for submission in submissions.values():
+                uow.stage_event(submission.received(consultation), key=submission.id)
+        found = (
+            await uow.submissions.get_many(list(set(stored_replays.values())))
+            if stored_replays
+            else {}
         )
-        await uow.submissions.add(submission)
-        if key is not None:
-            await uow.idempotency_keys.remember(scope, key, submission.id)
-        uow.stage_event(submission.received(consultation), key=submission.id)
-        await uow.commit()
-        return SubmitResult(submission, replayed=False)
+        if accepted_at:
+            await uow.commit()
+
+        results: list[SubmitResult | DomainError] = []
+        for index, outcome in enumerate(outcomes):
+            if outcome is not None:
+                results.append(outcome)
+            elif index in submissions:
+                results.append(SubmitResult(submissions[index], replayed=False))
+            elif index in batch_replays:
+                results.append(SubmitResult(submissions[batch_replays[index]], replayed=True))
+            else:
+                replayed = found.get(stored_replays[index])
+                if replayed is None:
+                    results.append(NotFound(f"submission {stored_replays[index]} not found"))
+                else:
+                    results.append(SubmitResult(replayed, replayed=True))
+        return results
 
     async def submission(self, uow: IntakeUnitOfWork, submission_id: uuid.UUID) -> Submission:
         found = await uow.submissions.get(submission_id)

@@ -7,6 +7,7 @@ asyncpg (`intake.adapters`), unit tests on dictionaries (`tests/unit/fakes.py`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -33,8 +34,9 @@ class Consultations(Protocol):
 
     async def update(self, consultation: Consultation) -> None: ...
 
-    async def next_receipt_sequence(self, consultation_id: uuid.UUID) -> int:
-        """The next gap-free receipt sequence of the consultation (its row stays locked)."""
+    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
+        """Reserve the next `count` gap-free receipt sequences of the consultation (its row
+        stays locked until the unit of work ends); returns the first of them."""
         ...
 
     async def due_openings(self, now: datetime) -> list[Consultation]: ...
@@ -56,9 +58,15 @@ class SubmissionFilter:
 
 
 class Submissions(Protocol):
-    async def add(self, submission: Submission) -> None: ...
+    async def add_many(self, submissions: Sequence[Submission]) -> None:
+        """Store the submissions (one statement, whatever their number)."""
+        ...
 
     async def get(self, submission_id: uuid.UUID) -> Submission | None: ...
+
+    async def get_many(self, submission_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Submission]:
+        """The ones found, by id."""
+        ...
 
     async def page(
         self,
@@ -78,15 +86,22 @@ class StoredKey:
     submission_id: uuid.UUID | None
 
 
-class IdempotencyKeys(Protocol):
-    async def claim(self, scope: str, key: str, fingerprint: str) -> StoredKey | None:
-        """None when the key is new (and now ours); else what was stored under it.
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: str
+    fingerprint: str
+    submission_id: uuid.UUID
 
-        A concurrent claim of the same key waits until the first one's unit of work ends.
-        """
+
+class IdempotencyKeys(Protocol):
+    """Keys of one scope are read and written only while the scope's aggregate is locked
+    (a submission key: its consultation's row), so no two units of work race for a key."""
+
+    async def find(self, scope: str, keys: Sequence[str]) -> dict[str, StoredKey]:
+        """What is stored under those of `keys` that are known."""
         ...
 
-    async def remember(self, scope: str, key: str, submission_id: uuid.UUID) -> None: ...
+    async def add_many(self, scope: str, keys: Sequence[NewKey]) -> None: ...
 
 
 class IntakeUnitOfWork(UnitOfWork):

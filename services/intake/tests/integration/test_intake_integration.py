@@ -42,8 +42,21 @@ from shared.platform.messaging import DLT_ATTEMPTS, DLT_REASON
 pytestmark = pytest.mark.integration
 
 
+class Clock:
+    """Intake's clock in these tests: real time, shifted at will (to create a consultation
+    that is over by now, create it while the clock is in the past)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 class Service(RunningService):
     """Intake under test: its client, tables and topics, and a consultation factory."""
+
+    clock: Clock
 
     @property
     def kafka(self) -> str:
@@ -56,6 +69,14 @@ class Service(RunningService):
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
+
+    async def past_consultation(self, **changes: Any) -> dict[str, Any]:
+        """A consultation whose window is (partly) in the past: created a month ago."""
+        self.clock.offset = -timedelta(days=30)
+        try:
+            return await self.consultation(**changes)
+        finally:
+            self.clock.offset = timedelta(0)
 
 
 Factory = Callable[..., Awaitable[Service]]
@@ -74,8 +95,10 @@ async def start_intake(kafka_bootstrap_servers: str, new_database: Any) -> Async
             prefix=prefix or unique_prefix("intake"),
             scheduler_interval_seconds=0.5,
         )
-        started = await start_service("intake", settings)
+        clock = Clock()
+        started = await start_service("intake", settings, clock=clock)
         service = Service(started.service, started.settings, started.client)
+        service.clock = clock
         running.append(service)
         return service
 
@@ -263,7 +286,7 @@ async def test_outside_the_window_is_409_with_when(start_intake: Factory) -> Non
         opens_at=(now + timedelta(days=2)).isoformat(),
         closes_at=(now + timedelta(days=9)).isoformat(),
     )
-    closed = await service.consultation(
+    closed = await service.past_consultation(
         kind="general",
         opens_at=(now - timedelta(days=9)).isoformat(),
         closes_at=(now - timedelta(days=2)).isoformat(),
@@ -284,7 +307,7 @@ async def test_outside_the_window_is_409_with_when(start_intake: Factory) -> Non
 async def test_clerk_enters_late_typed_paper_form_received_on_time(start_intake: Factory) -> None:
     service = await start_intake()
     now = datetime.now(UTC)
-    closed = await service.consultation(
+    closed = await service.past_consultation(
         kind="general",
         opens_at=(now - timedelta(days=20)).isoformat(),
         closes_at=(now - timedelta(days=3)).isoformat(),
@@ -310,6 +333,57 @@ async def test_clerk_enters_late_typed_paper_form_received_on_time(start_intake:
 
     phone = await service.client.post(url, json=submission(channel="phone"), headers=CLERK)
     assert phone.status_code == 409  # a phone call counts when it is typed in
+
+    # A form "received" within the window but typed in weeks later is not believed.
+    backdated = submission(
+        channel="paper", received_on=(now - timedelta(days=15)).date().isoformat()
+    )
+    refused = await service.client.post(url, json=backdated, headers=CLERK)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "received_on"
+    assert "at most 14 days" in refused.json()["errors"][0]["reason"]
+
+
+async def test_a_consultation_cannot_be_created_over_or_moved_into_the_past(
+    start_intake: Factory,
+) -> None:
+    service = await start_intake()
+    now = datetime.now(UTC)
+    over = await service.client.post(
+        "/v1/consultations",
+        json=consultation_payload(
+            kind="general",
+            opens_at=(now - timedelta(days=9)).isoformat(),
+            closes_at=(now - timedelta(minutes=1)).isoformat(),
+        ),
+        headers=ADMIN,
+    )
+    assert over.status_code == 422
+    assert over.json()["errors"][0]["field"] == "closes_at"
+    upcoming = await service.consultation(
+        kind="general",
+        opens_at=(now + timedelta(days=2)).isoformat(),
+        closes_at=(now + timedelta(days=9)).isoformat(),
+    )
+    moved = await service.client.patch(
+        f"/v1/consultations/{upcoming['id']}",
+        json={
+            "opens_at": (now - timedelta(days=9)).isoformat(),
+            "closes_at": (now - timedelta(days=2)).isoformat(),
+        },
+        headers=ADMIN,
+    )
+    assert moved.status_code == 409
+    assert "past" in moved.json()["message"]
+    # Across the spring clock change: 35 calendar days in Warsaw are 34 days 23 hours.
+    dst = await service.client.post(
+        "/v1/consultations",
+        json=consultation_payload(
+            opens_at="2027-03-01T00:00:00+01:00", closes_at="2027-04-05T00:00:00+02:00"
+        ),
+        headers=ADMIN,
+    )
+    assert dst.status_code == 201, dst.text
 
 
 async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) -> None:
@@ -370,6 +444,10 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
     event = body(events[0])
     assert event["data"]["title"] == "Ścieżka rowerowa"
     assert event["data"]["channel"] == "kafka"
+    stored = await service.client.get(
+        f"/v1/submissions/{event['data']['submission_id']}", headers=ADMIN
+    )
+    assert stored.json()["entered_by"] == "kafka"  # the topic, not the sender's say-so
     assert event["correlation_id"] == good.correlation_id
     assert event["causation_id"] == str(good.event_id)
     assert await service.count("submissions") == 1
@@ -444,4 +522,49 @@ async def test_a_command_that_can_never_be_stored_is_dead_lettered_at_once(
     )
     assert headers(dead)[DLT_ATTEMPTS] == "1"
     assert "body: Value error, must not contain NUL" in headers(dead)[DLT_REASON]
+    assert await service.count("submissions") == 0
+
+
+async def test_a_command_cannot_pass_for_a_clerk_or_set_its_own_receipt_time(
+    start_intake: Factory,
+) -> None:
+    service = await start_intake()
+    consultation = await service.consultation()
+    now = datetime.now(UTC)
+
+    def command(**changes: Any) -> bytes:
+        envelope = json.loads(
+            new_envelope(
+                SubmitSubmission(
+                    consultation_id=uuid.UUID(consultation["id"]),
+                    submitter=SubmitterData(kind=SubmitterKind.RESIDENT),
+                    title="Tytuł",
+                    body="Treść",
+                    consent=ConsentData(processing=True),
+                ),
+                producer="clerk-desk",
+            ).to_bytes()
+        )
+        envelope["data"].update(changes)
+        return json.dumps(envelope).encode()
+
+    paper = command(channel="paper", received_on=(now - timedelta(days=400)).date().isoformat())
+    backdated = command(received_at=(now - timedelta(days=400)).isoformat())
+    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    await producer.start()
+    try:
+        topic = service.topic(Topic.INTAKE_SUBMISSION_COMMANDS)
+        await producer.send_and_wait(topic, paper, key=b"k")
+        await producer.send_and_wait(topic, backdated, key=b"k")
+    finally:
+        await producer.stop()
+
+    dead = await read_topic(
+        service.kafka,
+        service.topic(Topic.INTAKE_SUBMISSION_COMMANDS) + ".dlt",
+        until=lambda got: len(got) >= 2,
+    )
+    reasons = [headers(record)[DLT_REASON] for record in dead]
+    assert "channel: a Kafka command is a kafka submission" in reasons[0]
+    assert "received_at: intake records when it receives a command" in reasons[1]
     assert await service.count("submissions") == 0

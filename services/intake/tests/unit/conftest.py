@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from intake.domain.commands import CreateConsultation
 from intake.domain.consultation import Consultation
 from intake.domain.submission import Submission
-from intake.service.ports import IntakeUnitOfWork, StoredKey, SubmissionFilter
+from intake.service.ports import IntakeUnitOfWork, NewKey, StoredKey, SubmissionFilter
 
 
 class FakeConsultations:
@@ -48,9 +49,9 @@ class FakeConsultations:
     async def update(self, consultation: Consultation) -> None:
         self.rows[consultation.id] = consultation
 
-    async def next_receipt_sequence(self, consultation_id: uuid.UUID) -> int:
-        self.sequences[consultation_id] += 1
-        return self.sequences[consultation_id]
+    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
+        self.sequences[consultation_id] += count
+        return self.sequences[consultation_id] - count + 1
 
     async def due_openings(self, now: datetime) -> list[Consultation]:
         return [c for c in self.rows.values() if c.id not in self.opened and c.opens_at <= now]
@@ -74,11 +75,16 @@ class FakeSubmissions:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Submission] = {}
 
-    async def add(self, submission: Submission) -> None:
-        self.rows[submission.id] = submission
+    async def add_many(self, submissions: Sequence[Submission]) -> None:
+        for submission in submissions:
+            assert submission.id not in self.rows
+            self.rows[submission.id] = submission
 
     async def get(self, submission_id: uuid.UUID) -> Submission | None:
         return self.rows.get(submission_id)
+
+    async def get_many(self, submission_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Submission]:
+        return {i: self.rows[i] for i in submission_ids if i in self.rows}
 
     async def page(
         self, consultation_id: uuid.UUID, filters: SubmissionFilter, *, limit: int, offset: int
@@ -98,15 +104,13 @@ class FakeIdempotencyKeys:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], StoredKey] = {}
 
-    async def claim(self, scope: str, key: str, fingerprint: str) -> StoredKey | None:
-        if (scope, key) in self.rows:
-            return self.rows[(scope, key)]
-        self.rows[(scope, key)] = StoredKey(fingerprint=fingerprint, submission_id=None)
-        return None
+    async def find(self, scope: str, keys: Sequence[str]) -> dict[str, StoredKey]:
+        return {key: self.rows[(scope, key)] for key in keys if (scope, key) in self.rows}
 
-    async def remember(self, scope: str, key: str, submission_id: uuid.UUID) -> None:
-        stored = self.rows[(scope, key)]
-        self.rows[(scope, key)] = dataclasses.replace(stored, submission_id=submission_id)
+    async def add_many(self, scope: str, keys: Sequence[NewKey]) -> None:
+        for new in keys:
+            assert (scope, new.key) not in self.rows, "a key is added once"
+            self.rows[(scope, new.key)] = StoredKey(new.fingerprint, new.submission_id)
 
 
 class FakeIntakeUnitOfWork(IntakeUnitOfWork):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifications.adapters.delivery_repository import PostgresDeliveries
+from notifications.adapters.submitter_repository import PostgresSubmitters
 from notifications.adapters.subscription_repository import PostgresSubscriptions
 from notifications.service.ports import NotificationsUnitOfWork
 from shared.platform.database import DbConnection
@@ -12,8 +13,10 @@ from shared.platform.unit_of_work import PostgresUnitOfWork
 
 class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWork):
     deliveries: PostgresDeliveries
+    submitters: PostgresSubmitters
 
     def bind(self, connection: DbConnection) -> None:
         self.deliveries = PostgresDeliveries(connection)
         self.subscriptions = PostgresSubscriptions(connection)
         self.one_time_tokens = PostgresOneTimeTokens(connection)
+        self.submitters = PostgresSubmitters(connection)

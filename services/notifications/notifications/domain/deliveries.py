@@ -35,6 +35,12 @@ class Purpose(StrEnum):
     ALERT = "alert"
     NEWS = "news"
     CONSULTATION = "consultation"
+    # Working groups (groups.volunteer-messages.v1, groups.submissions.v1).
+    VOLUNTEER_CONFIRMATION = "volunteer_confirmation"
+    VOLUNTEER_ASSIGNMENT = "volunteer_assignment"
+    VOLUNTEER_WAITLIST = "volunteer_waitlist"
+    MEMBER_SIGN_IN = "member_sign_in"
+    SUBMISSION_DECISION = "submission_decision"
 
 
 class DeliveryPriority(IntEnum):

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifications.service.ports import NotificationsUnitOfWork
 from notifications.service.receipts import ReceiptRequests
+from notifications.service.volunteer_mail import VolunteerMail
+from shared.contracts.envelope import Envelope
 from shared.contracts.topics import Topic
 from shared.platform.runtime import ServiceRuntime
 
 
-def register_subscriptions(runtime: ServiceRuntime[Any], receipts: ReceiptRequests) -> None:
+def register_subscriptions(
+    runtime: ServiceRuntime[Any], receipts: ReceiptRequests, mail: VolunteerMail
+) -> None:
+    async def on_submission(uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> None:
+        # First remember a submitter who wants decision emails (same unit of work: it is
+        # kept exactly when the event counts as seen), then queue the receipt.
+        await mail.remember_submitter(uow, envelope)
+        await receipts.on_submission_received(uow, envelope)
+
     runtime.consumer.subscribe(
         Topic.INTAKE_SUBMISSIONS,
-        receipts.on_submission_received,
+        on_submission,
         description="Queues a receipt email (RODO notice included) when the submitter "
         "left an email address.",
     )

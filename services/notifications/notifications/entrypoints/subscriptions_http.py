@@ -7,12 +7,12 @@ to directly (RFC 8058 one-click); a GET of it changes nothing either.
 """
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures.
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email import message_from_bytes, policy
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictInt
 
 from notifications.domain.subscriptions import (
@@ -162,14 +162,25 @@ def one_click_values(content_type: str, body: bytes) -> list[str]:
 
 
 def subscriptions_router(
-    service: SubscriptionService, unit_of_work: Callable[[], NotificationsUnitOfWork]
+    service: SubscriptionService,
+    unit_of_work: Callable[[], NotificationsUnitOfWork],
+    *,
+    public_write_limit: Callable[[Request], Awaitable[None]],
+    one_click_limit: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+    # Every route is public and writes or spends a token (which a guesser would hammer):
+    # each is rate limited per client. Mailbox providers' one-click POSTs come from a few
+    # addresses on behalf of many people, so they have their own, larger budget.
+    limited = [Depends(public_write_limit)]
+    one_click_limited = [Depends(one_click_limit)]
 
     @router.post(
         "",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SubscriptionRequested,
+        responses=error_responses(429),
+        dependencies=limited,
         summary="Ask for email about alerts, news or consultations (double opt-in)",
     )
     async def subscribe(request: SubscriptionCreate) -> SubscriptionRequested:
@@ -183,7 +194,8 @@ def subscriptions_router(
     @router.post(
         "/confirm",
         response_model=SubscriptionView,
-        responses=error_responses(422),
+        responses=error_responses(422, 429),
+        dependencies=limited,
         summary="Spend the token of a confirmation link",
     )
     async def confirm(request: TokenIn) -> SubscriptionView:
@@ -193,7 +205,8 @@ def subscriptions_router(
     @router.post(
         "/manage",
         response_model=SubscriptionView,
-        responses=error_responses(422),
+        responses=error_responses(422, 429),
+        dependencies=limited,
         summary="The subscription of a manage link",
     )
     async def show(request: TokenIn) -> SubscriptionView:
@@ -203,7 +216,8 @@ def subscriptions_router(
     @router.put(
         "/manage",
         response_model=SubscriptionView,
-        responses=error_responses(422),
+        responses=error_responses(422, 429),
+        dependencies=limited,
         summary="Change topics, level or language through a manage link",
     )
     async def change(request: PreferencesIn) -> SubscriptionView:
@@ -214,7 +228,8 @@ def subscriptions_router(
     @router.post(
         "/unsubscribe",
         response_model=Unsubscribed,
-        responses=error_responses(422),
+        responses=error_responses(422, 429),
+        dependencies=limited,
         summary="Unsubscribe through the link in an email",
     )
     async def unsubscribe(request: TokenIn) -> Unsubscribed:
@@ -225,7 +240,8 @@ def subscriptions_router(
     @router.post(
         "/one-click-unsubscribe",
         response_model=Unsubscribed,
-        responses=error_responses(422),
+        responses=error_responses(422, 429),
+        dependencies=one_click_limited,
         openapi_extra={"requestBody": ONE_CLICK_BODY},
         summary="RFC 8058 one-click unsubscribe (the List-Unsubscribe URL)",
     )

@@ -20,6 +20,7 @@ from notifications.domain.subscriptions import (
     Subscription,
     SubscriptionTopic,
 )
+from notifications.domain.volunteer_mail import Submitter
 from shared.contracts.intake import Language
 from shared.platform.one_time_tokens import OneTimeTokens
 from shared.platform.unit_of_work import UnitOfWork
@@ -148,7 +149,16 @@ class FanOut:
     gmina_teryt: str
 
 
+class Submitters(Protocol):
+    """Submitters who consented to be contacted about the outcome (decision emails)."""
+
+    async def remember(self, submitter: Submitter) -> None: ...
+
+    async def get(self, submission_id: uuid.UUID) -> Submitter | None: ...
+
+
 class NotificationsUnitOfWork(UnitOfWork):
     deliveries: Deliveries
     subscriptions: Subscriptions
     one_time_tokens: OneTimeTokens
+    submitters: Submitters

@@ -250,6 +250,8 @@ def sender(
         smtp_ca_file=ca_file,
         smtp_timeout_seconds=10.0,
         mail_from="Strategia Test <strategia@example.org>",
+        # Here on purpose: what the relay does when a client would send credentials in clear.
+        smtp_allow_plaintext_auth=tls is SmtpTls.NONE,
     )
     return SmtpSender(settings, reply_to="strategia@example.org")
 

@@ -285,3 +285,13 @@ def test_settings_treat_empty_credentials_as_unset_and_check_the_sender() -> Non
     assert settings.smtp_tls is SmtpTls.STARTTLS
     with pytest.raises(ValueError, match="mail_from"):
         NotificationsSettings(mail_from="not an address")
+
+
+def test_credentials_without_tls_are_refused_unless_allowed() -> None:
+    with pytest.raises(ValueError, match="SMTP credentials need smtp_tls"):
+        NotificationsSettings(smtp_username="relay-user", smtp_password="secret")
+    NotificationsSettings(smtp_username="relay-user", smtp_password="secret", smtp_tls="starttls")
+    NotificationsSettings(
+        smtp_username="relay-user", smtp_password="secret", smtp_allow_plaintext_auth=True
+    )
+    NotificationsSettings()  # no credentials: a local relay without TLS is fine

@@ -1,0 +1,175 @@
+"""Intake under concurrent load, as ops run it: `python -m intake` with two worker processes
+on the real server and broker. Whatever the interleaving of group commits across the
+processes, receipt numbers stay gap-free, a key takes effect once, and every accepted
+submission is published exactly once. And the window scheduler, which every process
+runs, hands a due consultation to one of them only."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from devtools.pytest_plugin import DatabaseFactory
+from devtools.testing import (
+    ADMIN,
+    ServiceProcess,
+    body,
+    consultation_payload,
+    count,
+    end_offset,
+    read_topic,
+    service_environment,
+    submission_payload,
+    unique_prefix,
+    wait_for,
+)
+from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
+from intake.bootstrap import MIGRATIONS
+from intake.domain.commands import CreateConsultation
+from shared.contracts.intake import ConsultationKind
+from shared.contracts.topics import TopicNames
+from shared.platform.database import apply_migrations, create_pool
+from shared.platform.outbox import OutboxWriter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def intake_process(
+    kafka_bootstrap_servers: str, new_database: DatabaseFactory, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    environment = service_environment(
+        database_url=new_database("intake"),
+        kafka=kafka_bootstrap_servers,
+        prefix=unique_prefix("concurrent"),
+        kafka_topic_partitions=3,
+        http_workers=2,
+        rate_limit_per_minute=0,  # one test client plays many residents
+    )
+    process = ServiceProcess("intake", environment, tmp_path / "intake.log").start().ready()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def test_concurrent_submissions_keep_every_promise(intake_process: ServiceProcess) -> None:
+    environment = intake_process.environment
+    kafka = environment["STRATEGIA_KAFKA_BOOTSTRAP_SERVERS"]
+    topic = environment["STRATEGIA_KAFKA_TOPIC_PREFIX"] + "intake.submissions.v1"
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=intake_process.url, limits=limits, timeout=60) as client:
+        created = await client.post("/v1/consultations", json=consultation_payload(), headers=ADMIN)
+        assert created.status_code == 201, created.text
+        url = f"/v1/consultations/{created.json()['id']}/submissions"
+
+        def request(key: str | None, **changes: Any) -> tuple[str | None, dict[str, Any]]:
+            return key, submission_payload(**changes)
+
+        plain = [request(f"plain-{n}", title=f"Propozycja {n}") for n in range(150)]
+        keyless = [request(None, title=f"Bez klucza {n}") for n in range(20)]
+        invalid = [request(f"bad-{n}", theme="tourism") for n in range(30)]
+        # The same request sent four times at once: one submission, four equal answers.
+        repeated = [
+            request(f"again-{n}", title=f"Powtórka {n}") for n in range(10) for _ in range(4)
+        ]
+        # One key, two different requests at once: one wins, the other is refused.
+        clashing = [
+            request(f"clash-{n}", title=f"Wersja {version}") for n in range(5) for version in "AB"
+        ]
+        requests = plain + keyless + invalid + repeated + clashing
+        random.shuffle(requests)
+
+        async def send(key: str | None, payload: dict[str, Any]) -> httpx.Response:
+            headers = {"Idempotency-Key": key} if key else {}
+            return await client.post(url, json=payload, headers=headers)
+
+        answers = await asyncio.gather(*(send(key, payload) for key, payload in requests))
+
+    by_key: dict[str, list[httpx.Response]] = {}
+    for (key, _), answer in zip(requests, answers, strict=True):
+        assert answer.status_code in (202, 422), answer.text
+        by_key.setdefault(key or f"none-{uuid.uuid4()}", []).append(answer)
+    accepted = [a for a in answers if a.status_code == 202]
+    assert all(
+        a.json()["error"] in ("validation_failed", "idempotency_key_reused")
+        for a in answers
+        if a.status_code == 422
+    )
+    for n in range(30):
+        assert [a.status_code for a in by_key[f"bad-{n}"]] == [422]
+    for n in range(10):
+        same = by_key[f"again-{n}"]
+        assert [a.status_code for a in same] == [202] * 4
+        assert len({a.json()["receipt"]["number"] for a in same}) == 1
+        assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in same) == 3
+    for n in range(5):
+        assert sorted(a.status_code for a in by_key[f"clash-{n}"]) == [202, 422]
+
+    submissions = {a.json()["id"]: a.json()["receipt"]["number"] for a in accepted}
+    expected = 150 + 20 + 10 + 5
+    assert len(submissions) == expected
+    prefix = next(iter(submissions.values())).split("-")[0]
+    assert sorted(submissions.values()) == [f"{prefix}-{n:05d}" for n in range(1, expected + 1)]
+
+    database = await asyncpg.connect(environment["STRATEGIA_DATABASE_URL"])
+    try:
+        stored = await database.fetch("SELECT id, receipt_number FROM submissions")
+        assert {str(row["id"]): row["receipt_number"] for row in stored} == submissions
+
+        async def outbox_drained() -> bool:
+            return await database.fetchval("SELECT count(*) FROM outbox") == 0
+
+        await wait_for(outbox_drained, "the outbox to drain")
+    finally:
+        await database.close()
+    # Everything is on the topic now; it holds one event per accepted submission, no more.
+    events = await read_topic(kafka, topic, until=count(expected))
+    assert await end_offset(kafka, topic) == expected
+    published = {
+        body(e)["data"]["submission_id"]: body(e)["data"]["receipt_number"] for e in events
+    }
+    assert published == submissions
+
+
+async def test_two_schedulers_never_take_the_same_due_opening(
+    new_database: DatabaseFactory,
+) -> None:
+    """Every worker process and replica runs the window scheduler; while one holds a due
+    consultation, the others skip it (`FOR UPDATE SKIP LOCKED`) instead of announcing it
+    a second time or waiting for it."""
+    dsn = await new_database.create("intake")
+    await apply_migrations(dsn, MIGRATIONS)
+    pool = await create_pool(dsn)
+    outbox = OutboxWriter("intake", TopicNames(""))
+    now = datetime.now(UTC)
+    try:
+        async with PostgresIntakeUnitOfWork(pool, outbox) as setup:
+            await setup.consultations.add(
+                uuid.uuid4(),
+                CreateConsultation(
+                    title="Due",
+                    description="Opens now",
+                    kind=ConsultationKind.GENERAL,
+                    opens_at=now - timedelta(minutes=1),
+                    closes_at=now + timedelta(days=1),
+                    themes=("social",),
+                ),
+            )
+            await setup.commit()
+        async with PostgresIntakeUnitOfWork(pool, outbox) as first:
+            assert len(await first.consultations.due_openings(now)) == 1
+            async with PostgresIntakeUnitOfWork(pool, outbox) as second:
+                async with asyncio.timeout(10):  # a plain FOR UPDATE would wait here
+                    assert await second.consultations.due_openings(now) == []
+    finally:
+        await pool.close()
