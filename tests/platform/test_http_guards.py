@@ -112,6 +112,24 @@ async def test_a_declared_oversized_body_is_refused_before_it_is_sent(
     assert b'"error":"payload_too_large"' in answer.replace(b" ", b"")
 
 
+async def test_a_route_declaring_a_larger_limit_accepts_bodies_above_the_default(
+    intakes: Intakes,
+) -> None:
+    intake = intakes.start(rate_limit_per_minute=0)
+    path = f"/v1/consultations/{open_consultation(intake)}/submissions"
+    # 10,000 Polish characters, mostly two bytes each: ~18 KB of JSON, over the 16 KiB default, within the
+    # submissions' own limit.
+    payload = submission_payload(body=("Zażółć gęślą jaźń. " * 600)[:10_000].replace(" ", "ż"))
+    assert len(json.dumps(payload, ensure_ascii=False).encode()) > 16384
+    response = httpx.post(
+        f"{intake.url}{path}",
+        content=json.dumps(payload, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+
+
 async def test_a_streamed_body_is_counted_and_cut_at_the_limit(intakes: Intakes) -> None:
     intake = intakes.start()
     path = f"/v1/consultations/{open_consultation(intake)}/submissions"

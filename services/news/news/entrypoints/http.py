@@ -28,6 +28,7 @@ from shared.contracts.links import Page, item_link, page_link
 from shared.contracts.news import AlertMessageType, AlertSourceKind
 from shared.platform.gmina import GminaProfile
 from shared.platform.http import Role, TokenAuth, error_responses
+from shared.platform.http_guards import body_limit
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +48,11 @@ TerytCode = Annotated[str, Field(pattern=r"^([0-9]{4}|[0-9]{7})$")]
 Areas = Annotated[tuple[TerytCode, ...], Field(min_length=1, max_length=50)]
 Level = Annotated[StrictInt, Field(ge=1, le=3)]
 Probability = Annotated[StrictInt, Field(ge=0, le=100)]
+# Bodies bigger than the platform's 16 KiB default: an article in two languages is up to
+# ~101,600 characters (≤ 4 bytes each in UTF-8), an alert in two languages ~12,600 plus
+# its areas. Larger bodies are refused with 413 before they are read.
+ARTICLE_MAX_BYTES = 512 * 1024
+ALERT_MAX_BYTES = 64 * 1024
 
 
 # --- articles ---------------------------------------------------------------------------
@@ -335,6 +341,7 @@ def build_router(
         dependencies=[admin],
         responses=as_admin,
         tags=["articles"],
+        openapi_extra=body_limit(ARTICLE_MAX_BYTES),
     )
     async def create_article(request: ArticleCreate) -> ArticleView:
         async with unit_of_work() as uow:
@@ -378,6 +385,7 @@ def build_router(
         dependencies=[admin],
         responses={**as_admin, **error_responses(404, 409)},
         tags=["articles"],
+        openapi_extra=body_limit(ARTICLE_MAX_BYTES),
     )
     async def patch_article(article_id: uuid.UUID, request: ArticlePatch) -> ArticleView:
         async with unit_of_work() as uow:
@@ -429,6 +437,7 @@ def build_router(
         dependencies=[admin],
         responses=as_admin,
         tags=["alerts"],
+        openapi_extra=body_limit(ALERT_MAX_BYTES),
     )
     async def issue_alert(request: AlertCreate) -> AlertView:
         async with unit_of_work() as uow:
@@ -477,6 +486,7 @@ def build_router(
         dependencies=[admin],
         responses={**as_admin, **error_responses(404, 409)},
         tags=["alerts"],
+        openapi_extra=body_limit(ALERT_MAX_BYTES),
     )
     async def update_alert(alert_id: uuid.UUID, request: AlertPatch) -> AlertView:
         """Issue an Update replacing a manual alert; the answer is the new message (its

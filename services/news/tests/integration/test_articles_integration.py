@@ -193,3 +193,16 @@ async def test_the_articles_feed_is_valid_atom(start_news: Factory) -> None:
     )
     entry_links = [link.get("href") for link in root.iter(f"{ATOM}link")]
     assert first["url"] in entry_links
+
+
+async def test_a_long_article_fits_and_an_oversized_body_is_refused(start_news: Factory) -> None:
+    news = await start_news()
+    # 50,000 characters of Polish text in each language: far above the platform's 16 KiB
+    # default body limit, within the articles' own.
+    body = ("Zażółć gęślą jaźń. " * 2700)[:50_000]
+    long = await create(news, body=body, body_en=body)
+    assert len(long["body_html"]) > 50_000
+    huge = {**article(), "body": "ż" * 300_000}  # ~600 KB of JSON: over the route's limit
+    refused = await news.client.post("/v1/articles", json=huge, headers=ADMIN)
+    assert refused.status_code == 413
+    assert await news.count("articles") == 1
