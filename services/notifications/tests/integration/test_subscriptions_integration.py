@@ -548,3 +548,41 @@ async def test_a_restart_during_a_fan_out_sends_each_subscriber_exactly_one_emai
     assert len(recipients) == len(set(recipients)) == 301  # 300 and the control, once each
     assert set(emails) <= set(recipients)
     assert len({m["Message-ID"] for m in alert_mail}) == 301
+
+
+async def test_public_subscription_writes_are_rate_limited_per_client(
+    new_database: DatabaseFactory, kafka_bootstrap_servers: str, smtp_sink: SmtpSink
+) -> None:
+    settings = settings_for_test(
+        NotificationsSettings,
+        database_url=await new_database.create("notifications"),
+        kafka=kafka_bootstrap_servers,
+        prefix=unique_prefix("subscriptions-limit"),
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        rate_limit_per_minute=2,
+        one_click_rate_limit_per_minute=1,
+    )
+    running = await start_service("notifications", settings)
+    try:
+        client = running.client
+        request = {"email": address("limit"), "topics": ["alerts"]}
+        answers = [
+            (await client.post("/v1/subscriptions", json=request)).status_code,
+            (await client.post("/v1/subscriptions/confirm", json={"token": "x" * 43})).status_code,
+        ]
+        assert answers == [202, 422]
+        # Requests, confirmations and unsubscribes share the client's budget.
+        limited = await client.post("/v1/subscriptions/unsubscribe", json={"token": "y" * 43})
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert (await client.post("/v1/subscriptions", json=request)).status_code == 429
+        # The one-click route has a budget of its own.
+        one_click = "/v1/subscriptions/one-click-unsubscribe?token=" + "z" * 43
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        first = await client.post(one_click, content=b"List-Unsubscribe=One-Click", headers=form)
+        assert first.status_code == 422  # unknown token, but counted
+        second = await client.post(one_click, content=b"List-Unsubscribe=One-Click", headers=form)
+        assert second.status_code == 429
+    finally:
+        await running.stop()
