@@ -157,6 +157,16 @@ class Harness:
 
         await wait_for(nothing_pending, "every queued email to be sent")
 
+    async def wait_until_sent(self, recipient: str) -> None:
+        async def recorded() -> bool:
+            rows = await self.sql(
+                "SELECT count(*) AS n FROM deliveries WHERE recipient = $1 AND status = 'sent'",
+                recipient,
+            )
+            return bool(rows[0]["n"] >= 1)
+
+        await wait_for(recorded, f"the email to {recipient} to be recorded as sent")
+
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.settings.database_url)
         try:
@@ -175,6 +185,10 @@ class Harness:
         assert response.status_code == 202, response.text
         [confirmation] = await self.wait_for_mail(email)
         token = token_in(confirmation, "/subskrypcje/potwierdz")
+        # The token is issued in the transaction that records the email as sent, which
+        # commits once the whole batch went out: a person cannot click before that, a
+        # test can (the sink holds the email a moment earlier).
+        await self.wait_until_sent(email)
         confirmed = await self.client.post("/v1/subscriptions/confirm", json={"token": token})
         assert confirmed.status_code == 200, confirmed.text
         return confirmation
@@ -267,6 +281,7 @@ async def test_double_opt_in_with_the_token_from_the_email(harness: Harness) -> 
     assert confirmation["List-Unsubscribe"] is None  # not a subscriber yet
     token = token_in(confirmation, "/subskrypcje/potwierdz")
     assert f"{PUBLIC}/subskrypcje/potwierdz?token={token}" in text_of(confirmation)
+    await harness.wait_until_sent(email)
 
     # Only the hash is stored, nowhere the token itself (not even in the delivery log).
     stored = await harness.sql("SELECT token_hash FROM one_time_tokens")
@@ -301,6 +316,7 @@ async def test_an_expired_confirmation_link_does_not_confirm(harness: Harness) -
     await harness.client.post("/v1/subscriptions", json={"email": email, "topics": ["news"]})
     [confirmation] = await harness.wait_for_mail(email)
     token = token_in(confirmation, "/subskrypcje/potwierdz")
+    await harness.wait_until_sent(email)
     await harness.sql(
         "UPDATE one_time_tokens SET expires_at = now() - interval '1 second'"
         " WHERE spent_at IS NULL"
