@@ -16,7 +16,12 @@ One run measures, on the same machine and the same broker:
    submissions/s for 60 s (open loop), accept latency and submission accepted -> receipt
    email accepted by the SMTP sink, p50/p99;
 7. resident memory of every service under that load; with `--soak` (`make bench SOAK=1`)
-   a 10-minute steady load printing it every 30 s.
+   a 10-minute steady load printing it every 30 s;
+8. alerts: the SMTP sink's own ceiling (aiosmtplib, 8 reused connections), then one alert
+   event fanned out to 10,000 confirmed subscribers by `python -m notifications`: the time
+   from the event to the last email the sink accepted, and emails/s.
+
+`--phases 5,8` runs only those phases (the default is all of them).
 
 Each phase prints which processes used the CPU meanwhile, this run's and everybody
 else's: on a shared machine that is what the figures depend on. It measures and prints;
@@ -44,7 +49,8 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks.kafka_ceiling import produce_and_consume, producer_only
+from benchmarks.alerts import add_subscribers, alert_fan_out, smtp_ceiling
+from benchmarks.kafka_ceiling import Ceiling, produce_and_consume, producer_only
 from benchmarks.machine import CpuShare, RssSampler, cpu_share, load_average
 from benchmarks.paced import PacedResult, percentile, run_paced
 from benchmarks.receipts import SinkReceipts
@@ -254,127 +260,39 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
         if not infra_pids:
             report.add("    (their CPU is counted as 'not this benchmark')")
 
+        phases = arguments.phases
+        both = producer = None
         # --- 1. the broker's ceiling ------------------------------------------------
-        report.add()
-        report.add(
-            f"1. raw aiokafka, {arguments.records:,} records of 1 KiB, 3 partitions; the best "
-            "of 3 tries is the ceiling"
-        )
-        with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
-            both_tries = [await produce_and_consume(kafka, count=arguments.records) for _ in "abc"]
-            producer_tries = [await producer_only(kafka, count=arguments.records) for _ in "abc"]
-        both = max(both_tries, key=lambda ceiling: ceiling.per_second)
-        producer = max(producer_tries, key=lambda ceiling: ceiling.per_second)
-        report.add(
-            f"   produce+consume ceiling : {both.per_second:10,.0f} records/s "
-            f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in both_tries)})"
-        )
-        report.add(
-            f"   producer-only ceiling   : {producer.per_second:10,.0f} records/s "
-            f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in producer_tries)})"
-        )
-        describe_cpu(report, shares)
-
-        # --- 2. the outbox relay ----------------------------------------------------
-        report.add()
-        report.add(f"2. outbox relay emptying {arguments.records:,} rows of 1 KiB")
-        with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
-            relay = await relay_drain(
-                kafka,
-                await acreate_database(admin_dsn, unique_database_name()),
-                count=arguments.records,
-            )
-        report.add(
-            f"   relay: {relay.per_second:10,.0f} rows/s = "
-            f"{100 * relay.per_second / producer.per_second:.0f} % of the raw producer "
-            f"({producer.per_second:,.0f}/s), batches of {relay.batch_size}"
-        )
-        describe_cpu(report, shares)
-
-        # --- 3. intake under wrk ----------------------------------------------------
-        report.add()
-        report.add(
-            f"3. intake (python -m intake, {arguments.workers} worker processes) under "
-            f"wrk: {arguments.connections} connections, {arguments.wrk_seconds} s, one "
-            "consultation, a new Idempotency-Key per request, no email"
-        )
-        with deployment(infra.infra) as services:
-            intake = await services.start(
-                "intake", workers=arguments.workers, rate_limit_per_minute=0
-            )
-            path = open_consultation(intake.url)
-            with (
-                RssSampler(rss_roots(services)) as rss,
-                cpu_share(groups(infra, services), by_command=THIS_RUN) as shares,
-            ):
-                result = await asyncio.to_thread(
-                    run_wrk,
-                    intake.url,
-                    path,
-                    connections=arguments.connections,
-                    seconds=arguments.wrk_seconds,
-                )
-            report.add(
-                f"   accepted: {result.accepted_per_second:10,.0f} submissions/s = "
-                f"{100 * result.accepted_per_second / both.per_second:.1f} % of the "
-                f"produce+consume ceiling ({both.per_second:,.0f}/s)"
-            )
-            report.add(
-                f"   accept latency (wrk): p50 {result.p50_ms:,.0f} ms, p90 "
-                f"{result.p90_ms:,.0f} ms, p99 {result.p99_ms:,.0f} ms, max "
-                f"{result.max_ms:,.0f} ms; {result.errors} non-2xx, "
-                f"{result.socket_errors} socket errors"
-            )
-            report.add(f"   intake RSS peak: {rss.peak_mib('intake'):.0f} MiB (all workers)")
-            describe_cpu(report, shares)
-            topic = services.prefix + "intake.submissions.v1"
-            check = await verify_intake(
-                intake.url, intake.environment["STRATEGIA_DATABASE_URL"], kafka, topic
-            )
-            report.add(f"   check: {check}")
-
-        # --- 4. the generator's ceiling ---------------------------------------------
-        report.add()
-        report.add(
-            f"4. open-loop generator against /health/live, offered "
-            f"{arguments.generator_rate:,}/s for 5 s"
-        )
-        with deployment(infra.infra) as services:
-            intake = await services.start(
-                "intake", workers=arguments.workers, rate_limit_per_minute=0
-            )
-            host, port = intake.url.removeprefix("http://").split(":")
-            probe = await run_paced(
-                host,
-                int(port),
-                lambda _: ("GET", "/health/live", {}, b""),
-                rate=arguments.generator_rate,
-                seconds=5,
-            )
-        latencies = probe.latencies(200)
-        report.add(
-            f"   completed {probe.completed_per_second:,.0f}/s, p50 "
-            f"{ms(percentile(latencies, 0.5))}, p99 {ms(percentile(latencies, 0.99))}; "
-            f"{probe.late_starts} requests sent > 10 ms late, {probe.failures} failures, "
-            f"{probe.connections} connections"
-        )
+        if phases & {1, 2, 3}:
+            both, producer = await ceiling_phase(report, infra, arguments)
+        if 2 in phases:
+            assert producer is not None
+            await relay_phase(report, infra, arguments, producer.per_second)
+        if 3 in phases:
+            assert both is not None
+            await intake_phase(report, infra, arguments, both.per_second)
+        if 4 in phases:
+            await generator_phase(report, infra, arguments)
 
         # --- 5. notifications: emails/s with 1 and 2 replicas -------------------------
-        report.add()
-        report.add(
-            f"5. notifications: {arguments.emails:,} receipts into the SMTP sink, with 1 "
-            "and with 2 replicas (python -m notifications, one database)"
-        )
-        for replicas in (1, 2):
-            await emails_phase(report, infra, arguments, mail_dir, replicas=replicas)
+        if 5 in phases:
+            report.add()
+            report.add(
+                f"5. notifications: {arguments.emails:,} receipts into the SMTP sink, with 1 "
+                f"and with 2 replicas (python -m notifications, one database, "
+                f"{arguments.smtp_connections} SMTP connections each)"
+            )
+            for replicas in (1, 2):
+                await emails_phase(report, infra, arguments, mail_dir, replicas=replicas)
 
         # --- 6. receipts within a second --------------------------------------------
-        report.add()
-        report.add(
-            f"6. steady load: {arguments.rate}/s for {arguments.steady_seconds} s (open "
-            "loop), every submitter leaves an email; intake + notifications as processes"
-        )
-        await steady_phase(report, infra, arguments, mail_dir, seconds=arguments.steady_seconds)
+        if 6 in phases:
+            report.add()
+            report.add(
+                f"6. steady load: {arguments.rate}/s for {arguments.steady_seconds} s (open "
+                "loop), every submitter leaves an email; intake + notifications as processes"
+            )
+            await steady_phase(report, infra, arguments, mail_dir, seconds=arguments.steady_seconds)
 
         if arguments.soak:
             report.add()
@@ -390,11 +308,181 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
                 rss_every=30,
             )
 
+        # --- 8. an alert to many subscribers ------------------------------------------
+        if 8 in phases:
+            await alerts_phase(report, infra, arguments, mail_dir)
+
     report.add()
     report.add(f"load average after the run: {load_average()}")
     print()
     print("=" * 100)
     print("\n".join(report.lines))
+
+
+async def ceiling_phase(
+    report: Report, infra: Infra, arguments: argparse.Namespace
+) -> tuple[Ceiling, Ceiling]:
+    kafka = infra.infra.kafka
+    report.add()
+    report.add(
+        f"1. raw aiokafka, {arguments.records:,} records of 1 KiB, 3 partitions; the best "
+        "of 3 tries is the ceiling"
+    )
+    with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
+        both_tries = [await produce_and_consume(kafka, count=arguments.records) for _ in "abc"]
+        producer_tries = [await producer_only(kafka, count=arguments.records) for _ in "abc"]
+    both = max(both_tries, key=lambda ceiling: ceiling.per_second)
+    producer = max(producer_tries, key=lambda ceiling: ceiling.per_second)
+    report.add(
+        f"   produce+consume ceiling : {both.per_second:10,.0f} records/s "
+        f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in both_tries)})"
+    )
+    report.add(
+        f"   producer-only ceiling   : {producer.per_second:10,.0f} records/s "
+        f"(tries: {', '.join(f'{t.per_second:,.0f}' for t in producer_tries)})"
+    )
+    describe_cpu(report, shares)
+    return both, producer
+
+
+async def relay_phase(
+    report: Report, infra: Infra, arguments: argparse.Namespace, producer_per_second: float
+) -> None:
+    kafka, admin_dsn = infra.infra.kafka, infra.infra.admin_dsn
+    # --- 2. the outbox relay ----------------------------------------------------
+    report.add()
+    report.add(f"2. outbox relay emptying {arguments.records:,} rows of 1 KiB")
+    with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
+        relay = await relay_drain(
+            kafka,
+            await acreate_database(admin_dsn, unique_database_name()),
+            count=arguments.records,
+        )
+    report.add(
+        f"   relay: {relay.per_second:10,.0f} rows/s = "
+        f"{100 * relay.per_second / producer_per_second:.0f} % of the raw producer "
+        f"({producer_per_second:,.0f}/s), batches of {relay.batch_size}"
+    )
+    describe_cpu(report, shares)
+
+
+async def intake_phase(
+    report: Report, infra: Infra, arguments: argparse.Namespace, both_per_second: float
+) -> None:
+    kafka = infra.infra.kafka
+    # --- 3. intake under wrk ----------------------------------------------------
+    report.add()
+    report.add(
+        f"3. intake (python -m intake, {arguments.workers} worker processes) under "
+        f"wrk: {arguments.connections} connections, {arguments.wrk_seconds} s, one "
+        "consultation, a new Idempotency-Key per request, no email"
+    )
+    with deployment(infra.infra) as services:
+        intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
+        path = open_consultation(intake.url)
+        with (
+            RssSampler(rss_roots(services)) as rss,
+            cpu_share(groups(infra, services), by_command=THIS_RUN) as shares,
+        ):
+            result = await asyncio.to_thread(
+                run_wrk,
+                intake.url,
+                path,
+                connections=arguments.connections,
+                seconds=arguments.wrk_seconds,
+            )
+        report.add(
+            f"   accepted: {result.accepted_per_second:10,.0f} submissions/s = "
+            f"{100 * result.accepted_per_second / both_per_second:.1f} % of the "
+            f"produce+consume ceiling ({both_per_second:,.0f}/s)"
+        )
+        report.add(
+            f"   accept latency (wrk): p50 {result.p50_ms:,.0f} ms, p90 "
+            f"{result.p90_ms:,.0f} ms, p99 {result.p99_ms:,.0f} ms, max "
+            f"{result.max_ms:,.0f} ms; {result.errors} non-2xx, "
+            f"{result.socket_errors} socket errors"
+        )
+        report.add(f"   intake RSS peak: {rss.peak_mib('intake'):.0f} MiB (all workers)")
+        describe_cpu(report, shares)
+        topic = services.prefix + "intake.submissions.v1"
+        check = await verify_intake(
+            intake.url, intake.environment["STRATEGIA_DATABASE_URL"], kafka, topic
+        )
+        report.add(f"   check: {check}")
+
+
+async def generator_phase(report: Report, infra: Infra, arguments: argparse.Namespace) -> None:
+    # --- 4. the generator's ceiling ---------------------------------------------
+    report.add()
+    report.add(
+        f"4. open-loop generator against /health/live, offered "
+        f"{arguments.generator_rate:,}/s for 5 s"
+    )
+    with deployment(infra.infra) as services:
+        intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
+        host, port = intake.url.removeprefix("http://").split(":")
+        probe = await run_paced(
+            host,
+            int(port),
+            lambda _: ("GET", "/health/live", {}, b""),
+            rate=arguments.generator_rate,
+            seconds=5,
+        )
+    latencies = probe.latencies(200)
+    report.add(
+        f"   completed {probe.completed_per_second:,.0f}/s, p50 "
+        f"{ms(percentile(latencies, 0.5))}, p99 {ms(percentile(latencies, 0.99))}; "
+        f"{probe.late_starts} requests sent > 10 ms late, {probe.failures} failures, "
+        f"{probe.connections} connections"
+    )
+
+
+async def alerts_phase(
+    report: Report, infra: Infra, arguments: argparse.Namespace, mail_dir: Path
+) -> None:
+    report.add()
+    report.add(
+        f"8. an alert to {arguments.subscribers:,} confirmed subscribers (python -m "
+        f"notifications, 1 replica, {arguments.smtp_connections} SMTP connections)"
+    )
+    clear(mail_dir)
+    with cpu_share(groups(infra, Deployment(infra.infra)), by_command=THIS_RUN) as shares:
+        tries = [
+            await smtp_ceiling(
+                infra.infra.smtp_host,
+                infra.infra.smtp_port,
+                count=3000,
+                connections=arguments.smtp_connections,
+            )
+            for _ in "abc"
+        ]
+    clear(mail_dir)
+    report.add(
+        f"   SMTP sink ceiling (aiosmtplib, {arguments.smtp_connections} reused connections, "
+        f"3,000 messages): {max(tries):8,.0f} emails/s "
+        f"(tries: {', '.join(f'{t:,.0f}' for t in tries)})"
+    )
+    describe_cpu(report, shares)
+    with deployment(infra.infra) as services:
+        notifications = await services.start(
+            "notifications",
+            dispatcher_poll_seconds=0.5,
+            smtp_connections=arguments.smtp_connections,
+        )
+        await add_subscribers(
+            notifications.environment["STRATEGIA_DATABASE_URL"], arguments.subscribers
+        )
+        with cpu_share(groups(infra, services), by_command=THIS_RUN) as shares:
+            result = await alert_fan_out(
+                infra.infra.kafka, services.prefix, mail_dir, subscribers=arguments.subscribers
+            )
+    report.add(
+        f"   alert event -> last of {result.emails:,}/{result.subscribers:,} emails accepted "
+        f"by the sink: {result.seconds:,.1f} s = {result.per_second:,.0f} emails/s "
+        f"({100 * result.per_second / max(tries):.0f} % of the sink's ceiling)"
+    )
+    describe_cpu(report, shares)
+    clear(mail_dir)
 
 
 async def steady_phase(
@@ -474,9 +562,13 @@ async def emails_phase(
     clear(mail_dir)
     with deployment(infra.infra) as services:
         intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
-        first = await services.start("notifications", dispatcher_poll_seconds=0.5)
+        tuning = {
+            "dispatcher_poll_seconds": 0.5,
+            "smtp_connections": arguments.smtp_connections,
+        }
+        first = await services.start("notifications", **tuning)
         for _ in range(replicas - 1):
-            await services.start("notifications", replica_of=first, dispatcher_poll_seconds=0.5)
+            await services.start("notifications", replica_of=first, **tuning)
         path = open_consultation(intake.url)
         with cpu_share(groups(infra, services), by_command=THIS_RUN) as shares:
             result = await paced_submissions(
@@ -520,6 +612,19 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=int, default=60)
     parser.add_argument("--generator-rate", type=int, default=2000)
     parser.add_argument("--emails", type=int, default=3000, help="receipts per replica count")
+    parser.add_argument(
+        "--smtp-connections",
+        type=int,
+        default=8,
+        help="notifications' STRATEGIA_SMTP_CONNECTIONS (concurrent SMTP sessions)",
+    )
+    parser.add_argument("--subscribers", type=int, default=10_000, help="alert subscribers")
+    parser.add_argument(
+        "--phases",
+        type=lambda text: {int(part) for part in text.split(",")},
+        default={1, 2, 3, 4, 5, 6, 8},
+        help="comma-separated phase numbers to run (default: all)",
+    )
     parser.add_argument(
         "--soak",
         action="store_true",

@@ -113,6 +113,23 @@ async def test_a_declared_oversized_body_is_refused_before_it_is_sent(
     assert b'"error":"payload_too_large"' in answer.replace(b" ", b"")
 
 
+async def test_a_route_declaring_a_larger_limit_accepts_bodies_above_the_default(
+    intakes: Intakes,
+) -> None:
+    intake = intakes.start(rate_limit_per_minute=0)
+    path = f"/v1/consultations/{open_consultation(intake)}/submissions"
+    # 10,000 Polish characters, mostly two bytes each: ~18 KB of JSON, over the 16 KiB
+    # default, within the submissions' own limit.
+    text = ("Zażółć gęślą jaźń. " * 600)[:10_000].replace(" ", "ż")
+    body = json.dumps(submission_payload(body=text), ensure_ascii=False).encode()
+    assert len(body) > 16384
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+        response = await client.post(
+            path, content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 202, response.text
+
+
 async def test_a_streamed_body_is_counted_and_cut_at_the_limit(intakes: Intakes) -> None:
     intake = intakes.start()
     path = f"/v1/consultations/{open_consultation(intake)}/submissions"

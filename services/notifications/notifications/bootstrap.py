@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
 from notifications.domain.deliveries import RetryPolicy
+from notifications.domain.subscriptions import SubscriberLinks
 from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
+from notifications.entrypoints.news_events import register_news_subscriptions
+from notifications.entrypoints.subscriptions_http import subscriptions_router
 from notifications.entrypoints.volunteer_mail import register_volunteer_mail
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
+from notifications.service.subscriber_mail import SubscriberMail
+from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
 from notifications.service.volunteer_mail import VolunteerMail
 from shared.platform.runtime import (
     Service,
@@ -24,7 +30,9 @@ from shared.platform.runtime import (
 NAME = "notifications"
 DESCRIPTION = (
     "Emails to residents: a receipt with the RODO notice for every submission that left "
-    "an email address, sent exactly once through SMTP with retries; failures are published."
+    "an email address; alerts, news and consultation announcements to confirmed "
+    "subscribers (double opt-in, one-click unsubscribe), alerts first. Each email is sent "
+    "exactly once through SMTP with retries; failures are published."
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,25 +48,65 @@ def build(settings: NotificationsSettings) -> Service:
     volunteer_mail = VolunteerMail(profile, settings.public_base_url)
     register_subscriptions(runtime, ReceiptRequests(profile), volunteer_mail)
     register_volunteer_mail(runtime, volunteer_mail)
+    links = SubscriberLinks.of(
+        public_base_url=settings.public_base_url, api_public_url=settings.api_public_url
+    )
+    register_news_subscriptions(
+        runtime, SubscriberMail(profile, links, public_base_url=settings.public_base_url)
+    )
     document_publications(runtime)
-    dispatcher = EmailDispatcher(
-        SmtpSender(settings, reply_to=profile.strategy_email),
-        runtime.unit_of_work,
-        RetryPolicy(
-            max_attempts=settings.delivery_max_attempts,
-            base_backoff_seconds=settings.delivery_backoff_seconds,
-            max_backoff_seconds=settings.delivery_max_backoff_seconds,
+    subscriptions = SubscriptionService(
+        profile,
+        public_base_url=settings.public_base_url,
+        policy=SubscriptionPolicy(
+            confirmation_valid_for=timedelta(hours=settings.subscription_confirmation_hours),
+            confirmation_cooldown=timedelta(
+                seconds=settings.subscription_confirmation_cooldown_seconds
+            ),
         ),
-        poll_seconds=settings.dispatcher_poll_seconds,
     )
 
     async def dispatch() -> None:
-        async with runtime.pool.acquire() as listener:
-            await dispatcher.run(listener)
+        sender = SmtpSender(
+            settings,
+            reply_to=profile.strategy_email,
+            connections=settings.smtp_connections,
+            max_idle_seconds=settings.smtp_max_idle_seconds,
+        )
+        dispatcher = EmailDispatcher(
+            sender,
+            runtime.unit_of_work,
+            RetryPolicy(
+                max_attempts=settings.delivery_max_attempts,
+                base_backoff_seconds=settings.delivery_backoff_seconds,
+                max_backoff_seconds=settings.delivery_max_backoff_seconds,
+            ),
+            poll_seconds=settings.dispatcher_poll_seconds,
+            batch_size=settings.dispatcher_batch_size,
+            concurrency=settings.smtp_connections,
+            prepare=[subscriptions.issue_confirmation_link],
+        )
+        try:
+            async with runtime.pool.acquire() as listener:
+                await dispatcher.run(listener)
+        finally:
+            await sender.aclose()
 
     runtime.add_worker("email-dispatcher", dispatch)
-    router = deliveries_router(runtime.unit_of_work, runtime.auth)
-    return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
+    routers = [
+        deliveries_router(runtime.unit_of_work, runtime.auth),
+        subscriptions_router(
+            subscriptions,
+            runtime.unit_of_work,
+            public_write_limit=runtime.rate_limiter.limit(
+                "subscriptions", settings.rate_limit_per_minute
+            ),
+            one_click_limit=runtime.rate_limiter.limit(
+                "one-click-unsubscribe", settings.one_click_rate_limit_per_minute
+            ),
+        ),
+    ]
+    return Service(runtime=runtime, app=create_http_app(runtime, routers, description=DESCRIPTION))
 
 
 SERVICE = ServiceDefinition(

@@ -43,6 +43,24 @@ class NotificationsSettings(ServiceSettings):
     delivery_max_backoff_seconds: float = Field(default=900.0, gt=0)
     # Fallback when a NOTIFY was missed (listener connection lost, another replica's insert).
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0)
+    # Deliveries locked and sent per transaction: also the most a crash can send twice.
+    dispatcher_batch_size: int = Field(default=100, ge=1, le=1000)
+    # SMTP connections kept open and used at once (relays limit connections per client).
+    smtp_connections: int = Field(default=8, ge=1, le=64)
+    # An idle connection older than this is replaced before use (relays drop idle ones).
+    smtp_max_idle_seconds: float = Field(default=30.0, gt=0)
+
+    # Where this API is reached from outside: the RFC 8058 one-click unsubscribe URL of the
+    # `List-Unsubscribe` header points here (mailbox providers require https).
+    api_public_url: str = Field(default="http://127.0.0.1:8003", pattern=r"^https?://\S+$")
+    # RFC 8058 one-click unsubscribes per client and minute: mailbox providers POST them
+    # from a few addresses for many people, so more than `rate_limit_per_minute` (0: off).
+    one_click_rate_limit_per_minute: int = Field(default=600, ge=0)
+    # How long the link in a subscription's confirmation email works.
+    subscription_confirmation_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # A new confirmation email for the same address at most this often, however often
+    # someone asks (nobody can flood an address with confirmation requests).
+    subscription_confirmation_cooldown_seconds: float = Field(default=600.0, ge=0)
 
     @field_validator("smtp_username", "smtp_password", "smtp_ca_file", mode="before")
     @classmethod

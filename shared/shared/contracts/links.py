@@ -9,7 +9,7 @@ paths, as residents see them.
 from __future__ import annotations
 
 from enum import StrEnum
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 
 class Page(StrEnum):
@@ -19,9 +19,17 @@ class Page(StrEnum):
     SUBSCRIPTION_CONFIRM = "/subskrypcje/potwierdz"
     SUBSCRIPTION_MANAGE = "/subskrypcje/zarzadzaj"
     UNSUBSCRIBE = "/subskrypcje/wypisz"
+    # Public pages linked from emails and feeds: `item_link` adds the item's slug or id.
+    NEWS = "/aktualnosci"
+    ALERTS = "/ostrzezenia"
 
 
 def page_link(base_url: str, page: Page, *, token: str | None = None, **params: str) -> str:
     query = {**params, **({"token": token} if token is not None else {})}
     suffix = f"?{urlencode(query)}" if query else ""
     return f"{base_url.rstrip('/')}{page.value}{suffix}"
+
+
+def item_link(base_url: str, page: Page, item: str) -> str:
+    """The page of one item of a list page, e.g. one article: `/aktualnosci/<slug>`."""
+    return f"{base_url.rstrip('/')}{page.value}/{quote(item, safe='')}"

@@ -33,6 +33,12 @@ from shared.contracts.intake import (
     SubmissionReceived,
     SubmitSubmission,
 )
+from shared.contracts.news import (
+    AlertIssued,
+    ArticlePublished,
+    ArticleUpdated,
+    ArticleWithdrawn,
+)
 from shared.contracts.notifications import DeliveryFailed
 from shared.contracts.topics import Topic
 
@@ -62,6 +68,8 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.GROUPS_SUBMISSIONS: (SubmissionRouted, SubmissionDecided),
     Topic.GROUPS_RECOMMENDATIONS: (RecommendationPublished,),
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
+    Topic.NEWS_ARTICLES: (ArticlePublished, ArticleUpdated, ArticleWithdrawn),
+    Topic.NEWS_ALERTS: (AlertIssued,),
 }
 
 

@@ -32,6 +32,10 @@ class Topic(StrEnum):
     GROUPS_RECOMMENDATIONS = "groups.recommendations.v1"
     # notifications: delivery outcomes worth acting on (key: delivery id)
     NOTIFICATIONS_DELIVERIES = "notifications.deliveries.v1"
+    # news: articles published, updated, withdrawn (key: article id)
+    NEWS_ARTICLES = "news.articles.v1"
+    # news: alert messages, CAP Alert / Update / Cancel (key: id of the alert's first message)
+    NEWS_ALERTS = "news.alerts.v1"
 
     @property
     def owner(self) -> str:

@@ -10,6 +10,7 @@ import functools
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,8 @@ class GminaProfile(BaseModel):
     name_en: str
     teryt: str = Field(pattern=r"^\d{7}$")
     powiat_teryt: str = Field(pattern=r"^\d{4}$")
+    # How the powiat is named in alerts (CAP areaDesc); the TERYT code when not given.
+    powiat_name: str = ""
     voivodeship_teryt: str = Field(pattern=r"^\d{2}$")
     timezone: str = "Europe/Warsaw"
     website: str
@@ -47,10 +50,17 @@ class GminaProfile(BaseModel):
     phones: tuple[str, ...] = ()
     controller: DataController
     localities: Localities = Localities()
+    # IMGW hydrological basin codes (`kod_zlewni`, e.g. "Z_O_MA_2594") whose hydro warnings
+    # concern the gmina; empty means no hydro warnings are ingested.
+    imgw_basins: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")], ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def powiat_label(self) -> str:
+        return self.powiat_name or f"powiat {self.powiat_teryt}"
 
 
 @functools.cache

@@ -25,13 +25,13 @@ import hashlib
 import json
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request, status
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.platform.availability import UNAVAILABLE_ERRORS
@@ -73,16 +73,43 @@ class BodyLimit:
         self.app = app
         self._default = default_max_bytes
         self._timeout = read_timeout_seconds
-        self._limits: dict[int, int] | None = None
+        # (method, path pattern, limit) of every route declaring its own limit, read once
+        # from the app's OpenAPI document: FastAPI (≥ 0.16x) keeps included routers as
+        # lazily resolved branches, so its route list no longer names each operation.
+        self._limits: list[tuple[str, re.Pattern[str], int]] | None = None
+
+    def _declared_limits(self, application: Any) -> list[tuple[str, re.Pattern[str], int]]:
+        if self._limits is None:
+            limits = []
+            openapi = getattr(application, "openapi", None)
+            paths = openapi().get("paths", {}) if callable(openapi) else {}
+            for template, operations in paths.items():
+                pattern = re.compile(
+                    "^"
+                    + "".join(
+                        "[^/]+" if part.startswith("{") else re.escape(part)
+                        for part in re.split(r"(\{[^}]+\})", template)
+                        if part
+                    )
+                    + "$"
+                )
+                for method, operation in operations.items():
+                    if isinstance(operation, dict) and MAX_BODY_EXTRA in operation:
+                        limits.append((method.upper(), pattern, int(operation[MAX_BODY_EXTRA])))
+            self._limits = limits
+        return self._limits
 
     def _limit_for(self, scope: Scope) -> int:
         application = scope.get("app")
-        routes = getattr(getattr(application, "router", None), "routes", [])
-        for route in routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                extra = getattr(route, "openapi_extra", None) or {}
-                return int(extra.get(MAX_BODY_EXTRA, self._default))
+        if application is None:
+            return self._default
+        method, path = scope.get("method", ""), scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        for wanted, pattern, limit in self._declared_limits(application):
+            if wanted == method and pattern.match(path):
+                return limit
         return self._default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

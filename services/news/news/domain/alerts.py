@@ -173,6 +173,36 @@ class ManualAlertDraft:
     instruction_en: str | None = None
 
 
+def draft_of(current: Alert) -> ManualAlertDraft:
+    """What an admin would send to issue `current` again: the base a PATCH changes."""
+    if current.expires is None:
+        raise StateConflict(
+            "an open-ended alert is not a manual one",
+            (FieldProblem("expires", "missing"),),
+        )
+    return ManualAlertDraft(
+        event=current.event,
+        level=current.level,
+        headline=current.headline,
+        description=current.description,
+        areas=tuple(
+            code.value
+            for area in current.areas
+            for code in area.codes
+            if code.kind is CodeKind.TERYT
+        ),
+        onset=current.onset,
+        expires=current.expires,
+        instruction=current.instruction,
+        probability=current.probability,
+        category=current.category,
+        event_en=current.event_en,
+        headline_en=current.headline_en,
+        description_en=current.description_en,
+        instruction_en=current.instruction_en,
+    )
+
+
 def issue_manual_alert(
     draft: ManualAlertDraft,
     *,

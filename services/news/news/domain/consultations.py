@@ -16,6 +16,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from news.domain.articles import (
+    LEAD_MAX,
+    TITLE_MAX,
     Article,
     ArticleDraft,
     ArticleEvent,
@@ -126,13 +128,15 @@ def consultation_article(
     tags = (
         ("konsultacje", "strategia") if notice.consultation_kind == "strategy" else ("konsultacje",)
     )
+    # A consultation title may be longer than an article title allows once the prefix is
+    # added: clip rather than refuse, or the consultation would get no article at all.
     draft = ArticleDraft(
-        title=texts.title_pl,
-        lead=texts.lead_pl,
+        title=_clip(texts.title_pl, TITLE_MAX),
+        lead=_clip(texts.lead_pl, LEAD_MAX),
         body=texts.body_pl,
         tags=tags,
-        title_en=texts.title_en,
-        lead_en=texts.lead_en,
+        title_en=_clip(texts.title_en, TITLE_MAX),
+        lead_en=_clip(texts.lead_en, LEAD_MAX),
         body_en=texts.body_en,
     )
     return create_article(
@@ -298,6 +302,10 @@ def _starts_en(days: int) -> str:
 
 def _last_day(closes_at: datetime, zone: ZoneInfo) -> date:
     return (closes_at - timedelta(microseconds=1)).astimezone(zone).date()
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _midnight(local: datetime) -> bool:

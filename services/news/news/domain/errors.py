@@ -1,33 +1,32 @@
-"""Rule violations the news domain reports; entrypoints map them to HTTP (422/409)."""
+"""Rule violations the news domain reports, as kinds of the shared domain errors.
+
+Being `shared.errors` kinds, they are answered by the shared HTTP handlers (422 / 409 /
+404) and dead-lettered by a Kafka consumer like every other service's rule violations.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from shared.errors import Conflict, DomainError, FieldProblem, NotFound
+from shared.errors import InvalidRequest as SharedInvalidRequest
+
+__all__ = [
+    "DomainError",
+    "FieldProblem",
+    "InvalidRequest",
+    "NotFound",
+    "StateConflict",
+    "raise_if",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """One broken rule: which field (dotted path) and why, in English."""
-
-    field: str
-    reason: str
-
-
-class DomainError(Exception):
-    """Base of every news domain rule violation."""
-
-    def __init__(self, message: str, problems: tuple[FieldProblem, ...] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems
-
-
-class InvalidRequest(DomainError):
+class InvalidRequest(SharedInvalidRequest):
     """The input breaks a rule about its content (HTTP 422)."""
 
 
-class StateConflict(DomainError):
+class StateConflict(Conflict):
     """The change is not allowed in the current state, e.g. updating a cancelled alert (409)."""
+
+    code = "state_conflict"
 
 
 def raise_if(problems: list[FieldProblem], what: str) -> None:

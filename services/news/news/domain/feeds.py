@@ -14,6 +14,7 @@ when the caller has a URL for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,16 @@ from news.domain.cap import CAP_MEDIA_TYPE, CapSender, cap_fragment
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 DEFAULT_LIMIT = 50
+
+
+# Characters XML 1.0 cannot hold (lxml refuses them): C0 controls but tab and line ends,
+# surrogates, U+FFFE/U+FFFF. Text may carry them (the API refuses only NUL), so they
+# are dropped from what goes into a feed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +70,13 @@ def articles_feed(
     for article in public:
         entry = feed.add_entry(order="append")
         entry.id(article.id.urn)
-        entry.title(article.title)
+        entry.title(_xml(article.title))
         entry.updated(article.updated_at)
         entry.published(article.public_since() or article.updated_at)
-        entry.summary(article.lead, type="text")
-        entry.content(article.body_html, type="html")
+        entry.summary(_xml(article.lead), type="text")
+        entry.content(_xml(article.body_html), type="html")
         for tag in article.tags:
-            entry.category(term=tag)
+            entry.category(term=_xml(tag))
         _links(entry).add(article_url(article), "alternate", "text/html")
     return _serialise(feed)
 
@@ -90,10 +101,10 @@ def alerts_feed(
         web = web_url(alert) if web_url else None
         entry = feed.add_entry(order="append")
         entry.id(alert.id.urn)
-        entry.title(alert.headline)
+        entry.title(_xml(alert.headline))
         entry.updated(alert.sent)
         entry.published(alert.sent)
-        entry.category(term=alert.event)
+        entry.category(term=_xml(alert.event))
         entry.content(cap_fragment(alert, sender, web=web), type=CAP_MEDIA_TYPE)
         if cap_url is not None:
             _links(entry).add(cap_url(alert), "alternate", CAP_MEDIA_TYPE)

@@ -35,6 +35,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.contracts.fields import INVISIBLE
+
 NO_PRODUCTS_MESSAGE = "No products were found"
 OPEN_ENDED_YEAR = 9999  # `data_do: 9999-12-31 23:59:59` means "until further notice"
 LEVELS = frozenset({-1, 1, 2, 3})
@@ -45,6 +47,9 @@ _POWIAT = re.compile(r"^\d{4}$")
 # Loose on purpose: a new code shape must not hide a real warning.
 _BASIN = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _INTEGER = re.compile(r"^-?\d{1,3}$")
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+EARLIEST_YEAR = 1970
+LATEST_YEAR = 2199
 
 
 class FeedKind(StrEnum):
@@ -165,13 +170,22 @@ FetchOutcome = ParsedFeed | FailedFetch
 def parse_local_time(text: str, zone: ZoneInfo) -> datetime | None:
     """`YYYY-MM-DD HH:MM:SS` in `zone` → aware UTC; year 9999 → None (open-ended).
 
-    Raises ValueError for any other shape."""
+    Raises ValueError for any other shape, and for a year outside 1970–2199 (no warning
+    is about such a time, and the alert contracts cannot carry one)."""
     if not _LOCAL_TIME.match(text):
         raise ValueError(f"{text!r} is not YYYY-MM-DD HH:MM:SS")
     naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     if naive.year == OPEN_ENDED_YEAR:
         return None
+    if not EARLIEST_YEAR <= naive.year <= LATEST_YEAR:
+        raise ValueError(f"{text!r} lies outside {EARLIEST_YEAR}–{LATEST_YEAR}")
     return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def clean_feed_text(value: str) -> str:
+    """Drop what no warning text needs and no database or XML can store: NUL and the
+    other C0 controls (tab and line breaks stay) and unpaired surrogates."""
+    return _UNSTORABLE.sub("", value)
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -269,8 +283,8 @@ class _Fields:
             return ""
         if not isinstance(value, str):
             raise self.fail(name, f"expected a string, got {_type_name(value)}")
-        value = value.strip()
-        if required and not value:
+        value = clean_feed_text(value).strip().strip(INVISIBLE).strip()
+        if required and not "".join(char for char in value if char not in INVISIBLE).strip():
             raise self.fail(name, "empty")
         return value
 
@@ -395,7 +409,11 @@ def _hydro_areas(fields: _Fields) -> tuple[HydroArea, ...]:
         bad = [code for code in codes if not _BASIN.match(code)]
         if bad:
             raise fields.fail(f"{name}.kod_zlewni", f"not basin codes: {', '.join(bad)}")
-        areas.append(HydroArea(voivodeship.strip(), description.strip(), codes))
+        areas.append(
+            HydroArea(
+                clean_feed_text(voivodeship).strip(), clean_feed_text(description).strip(), codes
+            )
+        )
     if not areas:
         raise fields.fail("obszary", "empty")
     return tuple(areas)

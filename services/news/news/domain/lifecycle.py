@@ -32,8 +32,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from news.domain.alerts import (
+    EVENT_MAX,
+    HEADLINE_MAX,
     Alert,
     AlertArea,
+    AlertRef,
     AlertSource,
     AlertStatus,
     AreaCode,
@@ -58,6 +61,7 @@ from news.domain.imgw import (
     relevant_hydro,
     relevant_meteo,
 )
+from shared.contracts.news import ALERT_AREA_MAX, ALERT_DESCRIPTION_MAX
 
 # Fixed namespace for message ids derived from IMGW records (never change it).
 IMGW_NAMESPACE = uuid.UUID("6f0c2a52-61b4-5d8e-9a57-0b7c1f6d3e21")
@@ -169,7 +173,7 @@ def plan_ingest(
             if _material(old) == _material(fresh):
                 unchanged.append(old)
             else:
-                update = replace(fresh, message_type=MessageType.UPDATE, references=chain_of(old))
+                update = _as_update(fresh, chain_of(old))
                 decisions.append(
                     AlertUpdated(update, (replace(old, status=AlertStatus.SUPERSEDED),))
                 )
@@ -188,9 +192,7 @@ def plan_ingest(
         )
         if replaced:
             claimed.update(alert.id for alert in replaced)
-            update = replace(
-                fresh, message_type=MessageType.UPDATE, references=merge_chains(replaced)
-            )
+            update = _as_update(fresh, merge_chains(replaced))
             superseded = tuple(replace(a, status=AlertStatus.SUPERSEDED) for a in replaced)
             decisions.append(AlertUpdated(update, superseded))
         else:
@@ -219,6 +221,19 @@ def plan_ingest(
         unconfirmed=tuple(unconfirmed),
         expired=expired,
         duplicates=duplicates,
+    )
+
+
+def _as_update(fresh: Alert, references: tuple[AlertRef, ...]) -> Alert:
+    """`fresh` as an Update of `references`. Its id also covers what it replaces: a
+    warning edited and then edited back must not reuse the id of its first message (the
+    store already has it), while the same fetch applied twice still gives the same id."""
+    chain = ",".join(str(ref.alert_id) for ref in references)
+    return replace(
+        fresh,
+        id=uuid.uuid5(IMGW_NAMESPACE, f"update|{fresh.id}|{chain}"),
+        message_type=MessageType.UPDATE,
+        references=references,
     )
 
 
@@ -306,16 +321,19 @@ def _message_id(source: AlertSource, record: Warning) -> uuid.UUID:
 def _meteo_alert(record: MeteoWarning, scope: ImgwScope, now: datetime) -> Alert:
     level = record.level  # -1 never reaches here (`_is_warning`)
     colour_pl, colour_en = LEVEL_COLOURS[level]
+    event = _line(record.event, EVENT_MAX)
     event_en = EVENTS_EN.get(_event_key(record.event))
     return Alert(
         id=_message_id(AlertSource.IMGW_METEO, record),
         source=AlertSource.IMGW_METEO,
         source_key=record.key,
         category=Category.MET,
-        event=record.event,
+        event=event,
         level=level,
         probability=record.probability,
-        headline=f"Ostrzeżenie meteorologiczne {level}. stopnia ({colour_pl}): {record.event}",
+        headline=_line(
+            f"Ostrzeżenie meteorologiczne {level}. stopnia ({colour_pl}): {event}", HEADLINE_MAX
+        ),
         description=_paragraphs(record.text, record.comment),
         instruction=None,
         areas=(AlertArea(scope.powiat_name, (AreaCode(CodeKind.TERYT, scope.powiat_teryt),)),),
@@ -323,9 +341,11 @@ def _meteo_alert(record: MeteoWarning, scope: ImgwScope, now: datetime) -> Alert
         expires=moment(record.valid_to) if record.valid_to else None,
         sent=moment(now),
         message_type=MessageType.ALERT,
-        issuer=record.office or None,
+        issuer=_line(record.office, ALERT_AREA_MAX) or None,
         event_en=event_en,
-        headline_en=(f"Weather warning, level {level} ({colour_en}): {event_en or record.event}"),
+        headline_en=_line(
+            f"Weather warning, level {level} ({colour_en}): {event_en or event}", HEADLINE_MAX
+        ),
     )
 
 
@@ -334,19 +354,21 @@ def _hydro_alert(record: HydroWarning, scope: ImgwScope, now: datetime) -> Alert
     # level 1 (CAP Moderate): a real hazard (wells, crops, fire) that develops slowly.
     drought = record.level == NO_LEVEL
     level = 1 if drought else record.level
+    event = _line(record.event, EVENT_MAX)
     event_en = EVENTS_EN.get(_event_key(record.event))
     if drought:
-        headline = f"Ostrzeżenie hydrologiczne: {record.event}"
-        headline_en = f"Hydrological warning: {event_en or record.event}"
+        headline = f"Ostrzeżenie hydrologiczne: {event}"
+        headline_en = f"Hydrological warning: {event_en or event}"
     else:
         colour_pl, colour_en = LEVEL_COLOURS[level]
-        headline = f"Ostrzeżenie hydrologiczne {level}. stopnia ({colour_pl}): {record.event}"
-        headline_en = (
-            f"Hydrological warning, level {level} ({colour_en}): {event_en or record.event}"
-        )
+        headline = f"Ostrzeżenie hydrologiczne {level}. stopnia ({colour_pl}): {event}"
+        headline_en = f"Hydrological warning, level {level} ({colour_en}): {event_en or event}"
     areas = tuple(
         AlertArea(
-            area.description or area.voivodeship,
+            _line(
+                area.description or area.voivodeship or ", ".join(area.basin_codes),
+                ALERT_AREA_MAX,
+            ),
             tuple(
                 AreaCode(CodeKind.IMGW_BASIN, code)
                 for code in area.basin_codes
@@ -361,10 +383,10 @@ def _hydro_alert(record: HydroWarning, scope: ImgwScope, now: datetime) -> Alert
         source=AlertSource.IMGW_HYDRO,
         source_key=record.key,
         category=Category.MET,  # CAP: "Met - Meteorological (inc. flood)"
-        event=record.event,
+        event=event,
         level=level,
         probability=record.probability,
-        headline=headline,
+        headline=_line(headline, HEADLINE_MAX),
         description=_paragraphs(record.course, record.comment),
         instruction=None,
         areas=areas,
@@ -372,11 +394,22 @@ def _hydro_alert(record: HydroWarning, scope: ImgwScope, now: datetime) -> Alert
         expires=moment(record.valid_to) if record.valid_to else None,
         sent=moment(now),
         message_type=MessageType.ALERT,
-        issuer=record.office or None,
+        issuer=_line(record.office, ALERT_AREA_MAX) or None,
         event_en=event_en,
-        headline_en=headline_en,
+        headline_en=_line(headline_en, HEADLINE_MAX),
     )
 
 
 def _paragraphs(*parts: str) -> str:
-    return "\n\n".join(part for part in parts if part)
+    text = "\n\n".join(part for part in parts if part)
+    return _clip(text, ALERT_DESCRIPTION_MAX)
+
+
+def _line(text: str, limit: int) -> str:
+    """One line, whitespace collapsed, at most `limit` characters: feed text goes into
+    CAP headlines and event contracts that allow no more."""
+    return _clip(" ".join(text.split()), limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

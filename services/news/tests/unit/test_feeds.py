@@ -312,3 +312,11 @@ class TestAlertsFeed:
         expired = alert("Stare", sent=NOW - timedelta(days=2), hours=1)
         parsed = assert_valid_atom(alerts_feed([expired], ALERTS, SENDER, now=NOW))
         assert parsed.entries == []
+
+
+def test_control_characters_people_typed_do_not_break_the_articles_feed() -> None:
+    # The API refuses only NUL; XML 1.0 cannot hold the other C0 controls.
+    typed = article("Zebranie\x01 wiejskie\x1f", NOW, lead_en="Meeting\x0b notice\x08")
+    document = articles_feed([typed], ARTICLES, now=NOW, article_url=url)
+    parsed = assert_valid_atom(document)
+    assert parsed.entries[0].title == "Zebranie wiejskie"

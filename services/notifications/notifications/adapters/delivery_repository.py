@@ -4,23 +4,74 @@ decides the transaction (the handler's inbox unit of work, or the dispatcher's).
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from notifications.domain.deliveries import Delivery, DeliveryStatus, Purpose
-from notifications.service.ports import DISPATCH_CHANNEL, DeliveryFilter, PageCursor
+from notifications.domain.deliveries import (
+    ComposedEmail,
+    Delivery,
+    DeliveryPriority,
+    DeliveryStatus,
+    Purpose,
+    personalised,
+)
+from notifications.domain.subscriber_mail import MANAGE_URL, UNSUBSCRIBE_URL
+from notifications.service.ports import DISPATCH_CHANNEL, DeliveryFilter, FanOut, PageCursor
+from shared.contracts.intake import Language
 from shared.platform.database import DbConnection
 
 _COLUMNS = (
     "id, source_event_id, correlation_id, purpose, recipient, language, subject, text_body,"
     " html_body, message_id, status, attempts, next_attempt_at, last_error, created_at,"
-    " sent_at, failed_at"
+    " sent_at, failed_at, priority, subscription_id, list_unsubscribe"
 )
+# What is read besides: the shared content of a fan-out delivery and its substitutions.
+_READ_COLUMNS = f"{_COLUMNS}, content_id, substitutions"
 
 
-def _to_delivery(row: asyncpg.Record) -> Delivery:
+@dataclass(frozen=True, slots=True)
+class _Content:
+    subject: str
+    text_body: str
+    html_body: str
+
+
+class _ContentCache:
+    """Shared contents never change once stored: the dispatcher reads each one once, not
+    once per delivery of a fan-out (thousands)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[uuid.UUID, _Content] = OrderedDict()
+
+    def get(self, content_id: uuid.UUID) -> _Content | None:
+        found = self._items.get(content_id)
+        if found is not None:
+            self._items.move_to_end(content_id)
+        return found
+
+    def put(self, content_id: uuid.UUID, content: _Content) -> None:
+        self._items[content_id] = content
+        self._items.move_to_end(content_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+_CONTENTS = _ContentCache()
+
+
+def _to_delivery(row: asyncpg.Record, content: _Content | None) -> Delivery:
+    subject, text_body, html_body = row["subject"], row["text_body"], row["html_body"]
+    if content is not None:
+        substitutions: dict[str, str] = row["substitutions"] or {}
+        subject = personalised(content.subject, substitutions, html=False)
+        text_body = personalised(content.text_body, substitutions, html=False)
+        html_body = personalised(content.html_body, substitutions, html=True)
     return Delivery(
         id=row["id"],
         source_event_id=row["source_event_id"],
@@ -28,9 +79,9 @@ def _to_delivery(row: asyncpg.Record) -> Delivery:
         purpose=Purpose(row["purpose"]),
         recipient=row["recipient"],
         language=row["language"],
-        subject=row["subject"],
-        text_body=row["text_body"],
-        html_body=row["html_body"],
+        subject=subject,
+        text_body=text_body,
+        html_body=html_body,
         message_id=row["message_id"],
         status=DeliveryStatus(row["status"]),
         attempts=row["attempts"],
@@ -39,6 +90,9 @@ def _to_delivery(row: asyncpg.Record) -> Delivery:
         created_at=row["created_at"],
         sent_at=row["sent_at"],
         failed_at=row["failed_at"],
+        priority=DeliveryPriority(row["priority"]),
+        subscription_id=row["subscription_id"],
+        list_unsubscribe=row["list_unsubscribe"],
     )
 
 
@@ -55,7 +109,8 @@ class PostgresDeliveries:
         """Insert a new delivery; False when one exists already for its event and purpose."""
         inserted = await self._conn.fetchval(
             f"INSERT INTO deliveries ({_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+            " $18, $19, $20)"
             " ON CONFLICT ON CONSTRAINT deliveries_one_per_event DO NOTHING RETURNING 1",
             delivery.id,
             delivery.source_event_id,
@@ -74,6 +129,9 @@ class PostgresDeliveries:
             delivery.created_at,
             delivery.sent_at,
             delivery.failed_at,
+            delivery.priority.value,
+            delivery.subscription_id,
+            delivery.list_unsubscribe,
         )
         return inserted is not None
 
@@ -81,38 +139,129 @@ class PostgresDeliveries:
         """Delivered on commit only: the dispatcher never looks for a row it cannot see."""
         await self._conn.execute("SELECT pg_notify($1, '')", DISPATCH_CHANNEL)
 
-    async def lock_next_due(self) -> Delivery | None:
-        """The oldest due pending delivery, row-locked until the transaction ends.
+    async def lock_due(self, limit: int) -> list[Delivery]:
+        """Up to `limit` due pending deliveries, most urgent first, then oldest, each
+        row-locked until the transaction ends.
 
         SKIP LOCKED lets several dispatchers (replicas) work side by side: a delivery
         being sent by one is invisible to the others.
         """
         if not self._conn.is_in_transaction():
-            raise RuntimeError("lock_next_due must run inside the dispatcher's transaction")
-        row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM deliveries"
+            raise RuntimeError("lock_due must run inside the dispatcher's transaction")
+        rows = await self._conn.fetch(
+            f"SELECT {_READ_COLUMNS} FROM deliveries"
             # The clock, not now(): the transaction may have begun a moment earlier.
             " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
-            " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+            " ORDER BY priority, created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
         )
-        return None if row is None else _to_delivery(row)
+        return await self._deliveries(rows)
 
-    async def save_progress(self, delivery: Delivery) -> None:
-        """Store the outcome of an attempt on a row this transaction holds locked."""
+    async def save_progress(self, deliveries: Sequence[Delivery]) -> None:
+        """Store the outcomes of attempts on rows this transaction holds locked (one
+        statement for the whole batch)."""
+        if not deliveries:
+            return
         result = await self._conn.execute(
-            "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4,"
-            " last_error = $5, sent_at = $6, failed_at = $7"
-            " WHERE id = $1 AND status = 'pending'",
-            delivery.id,
-            delivery.status.value,
-            delivery.attempts,
-            delivery.next_attempt_at,
-            delivery.last_error,
-            delivery.sent_at,
-            delivery.failed_at,
+            "UPDATE deliveries AS d SET status = o.status, attempts = o.attempts,"
+            " next_attempt_at = o.next_attempt_at, last_error = o.last_error,"
+            " sent_at = o.sent_at, failed_at = o.failed_at"
+            " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[],"
+            " $6::timestamptz[], $7::timestamptz[])"
+            " AS o (id, status, attempts, next_attempt_at, last_error, sent_at, failed_at)"
+            " WHERE d.id = o.id AND d.status = 'pending'",
+            [delivery.id for delivery in deliveries],
+            [delivery.status.value for delivery in deliveries],
+            [delivery.attempts for delivery in deliveries],
+            [delivery.next_attempt_at for delivery in deliveries],
+            [delivery.last_error for delivery in deliveries],
+            [delivery.sent_at for delivery in deliveries],
+            [delivery.failed_at for delivery in deliveries],
         )
-        if result != "UPDATE 1":
-            raise RuntimeError(f"delivery {delivery.id} was not pending any more")
+        if result != f"UPDATE {len(deliveries)}":
+            raise RuntimeError("a delivery of the batch was not pending any more")
+
+    async def add_content(self, email: ComposedEmail) -> uuid.UUID:
+        content_id = uuid.uuid4()
+        await self._conn.execute(
+            "INSERT INTO mail_contents (id, language, subject, text_body, html_body)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            content_id,
+            email.language,
+            email.subject,
+            email.text_body,
+            email.html_body,
+        )
+        return content_id
+
+    async def fan_out(self, fan_out: FanOut) -> int:
+        """One INSERT ... SELECT over the audience: thousands of deliveries in one round
+        trip. Personal links are built in SQL from each subscription's link token."""
+        audience = fan_out.audience
+        default_content = fan_out.contents[Language.PL]
+        result = await self._conn.execute(
+            "INSERT INTO deliveries (id, source_event_id, correlation_id, purpose, recipient,"
+            " language, content_id, substitutions, list_unsubscribe, message_id, status,"
+            " attempts, next_attempt_at, created_at, priority, subscription_id, subject_key)"
+            " SELECT a.id, $1, $2, $3, a.email, a.locale,"
+            " CASE WHEN a.locale = 'en' THEN $4::uuid ELSE $5::uuid END,"
+            " jsonb_build_object($6::text, $7 || a.link_token, $8::text, $9 || a.link_token),"
+            " $10 || a.link_token, '<' || a.id || '@strategia.' || $11 || '>', 'pending', 0,"
+            " clock_timestamp(), clock_timestamp(), $12, a.subscription_id, $13"
+            " FROM (SELECT gen_random_uuid() AS id, s.id AS subscription_id, s.email,"
+            " s.locale, s.link_token FROM subscriptions s"
+            " WHERE s.status = 'confirmed' AND $14 = ANY (s.topics)"
+            " AND ($15::int IS NULL OR s.min_level <= $15"
+            " OR s.id IN (SELECT r.subscription_id FROM deliveries r WHERE r.purpose = $3"
+            " AND r.subject_key = ANY ($16::text[]) AND r.subscription_id IS NOT NULL))"
+            " ) AS a"
+            " ON CONFLICT DO NOTHING",
+            fan_out.source_event_id,
+            fan_out.correlation_id,
+            fan_out.purpose.value,
+            fan_out.contents.get(Language.EN, default_content),
+            default_content,
+            UNSUBSCRIBE_URL,
+            fan_out.links.unsubscribe_page,
+            MANAGE_URL,
+            fan_out.links.manage_page,
+            fan_out.links.one_click,
+            fan_out.gmina_teryt,
+            fan_out.priority.value,
+            fan_out.subject_key,
+            audience.topic.value,
+            audience.level,
+            list(audience.receivers_of),
+        )
+        return int(result.rsplit(" ", 1)[1])
+
+    async def _deliveries(self, rows: Sequence[asyncpg.Record]) -> list[Delivery]:
+        contents = await self._contents({row["content_id"] for row in rows} - {None})
+        return [
+            _to_delivery(row, contents[row["content_id"]] if row["content_id"] else None)
+            for row in rows
+        ]
+
+    async def _contents(self, content_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Content]:
+        found: dict[uuid.UUID, _Content] = {}
+        missing = []
+        for content_id in content_ids:
+            cached = _CONTENTS.get(content_id)
+            if cached is None:
+                missing.append(content_id)
+            else:
+                found[content_id] = cached
+        if missing:
+            rows = await self._conn.fetch(
+                "SELECT id, subject, text_body, html_body FROM mail_contents"
+                " WHERE id = ANY ($1::uuid[])",
+                missing,
+            )
+            for row in rows:
+                content = _Content(row["subject"], row["text_body"], row["html_body"])
+                _CONTENTS.put(row["id"], content)
+                found[row["id"]] = content
+        return found
 
     async def seconds_until_next_due(self) -> float | None:
         """How long until the earliest pending delivery is due (None: nothing pending)."""
@@ -124,9 +273,9 @@ class PostgresDeliveries:
 
     async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM deliveries WHERE id = $1", delivery_id
+            f"SELECT {_READ_COLUMNS} FROM deliveries WHERE id = $1", delivery_id
         )
-        return None if row is None else _to_delivery(row)
+        return None if row is None else (await self._deliveries([row]))[0]
 
     async def page(
         self,
@@ -154,8 +303,8 @@ class PostgresDeliveries:
             conditions.append(f"(created_at, id) < ({param(after.created_at)}, {param(after.id)})")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = await self._conn.fetch(
-            f"SELECT {_COLUMNS} FROM deliveries{where}"
+            f"SELECT {_READ_COLUMNS} FROM deliveries{where}"
             f" ORDER BY created_at DESC, id DESC LIMIT {param(limit)}",
             *args,
         )
-        return [_to_delivery(row) for row in rows]
+        return await self._deliveries(rows)

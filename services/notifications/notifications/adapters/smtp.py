@@ -1,14 +1,20 @@
-"""Sending a delivery through an SMTP relay with aiosmtplib."""
+"""Sending deliveries through an SMTP relay with aiosmtplib, on reused connections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+import time
+from dataclasses import dataclass
+from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
 
 import aiosmtplib
 
+from notifications.adapters.mime import render_email
 from notifications.config import NotificationsSettings, SmtpTls
 from notifications.domain.deliveries import Delivery
 from notifications.service.ports import SendFailed
@@ -20,21 +26,11 @@ _BAD_ADDRESS_STATUS = re.compile(r"^\s*5\.1\.\d{1,3}\b")
 
 
 def build_email_message(delivery: Delivery, *, mail_from: str, reply_to: str) -> EmailMessage:
-    """multipart/alternative with text first: clients show the last part they support."""
-    message = EmailMessage()
-    message["From"] = mail_from
-    message["To"] = delivery.recipient
-    message["Reply-To"] = reply_to
-    message["Subject"] = delivery.subject
-    # Fixed per delivery (not per attempt), so a resent message carries the same identity.
-    message["Message-ID"] = delivery.message_id
-    message["Date"] = format_datetime(delivery.created_at)
-    message["Content-Language"] = delivery.language
-    # RFC 3834: out-of-office replies and other robots must not answer a receipt.
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(delivery.text_body, subtype="plain", charset="utf-8")
-    message.add_alternative(delivery.html_body, subtype="html", charset="utf-8")
-    return message
+    """The message as the email package reads it: what the relay receives, parsed."""
+    rendered = render_email(delivery, mail_from=mail_from, reply_to=reply_to)
+    parsed = message_from_bytes(rendered.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def is_permanent_rejection(error: BaseException) -> bool:
@@ -56,43 +52,119 @@ def is_permanent_rejection(error: BaseException) -> bool:
     )
 
 
-class SmtpSender:
-    """`EmailSender` over one SMTP connection per message (receipts are few and far between)."""
+@dataclass(slots=True)
+class _Connection:
+    client: aiosmtplib.SMTP
+    last_used: float
 
-    def __init__(self, settings: NotificationsSettings, *, reply_to: str) -> None:
+
+class SmtpSender:
+    """`EmailSender` over a small pool of SMTP connections, kept open and reused.
+
+    At most `connections` messages are handed over at once, each on a connection of its
+    own (a relay takes one transaction at a time per connection). A connection that failed
+    in any way is closed, never reused in an unknown state: the next message opens a fresh
+    one. One idle for longer than `max_idle_seconds` is replaced before use, because relays
+    drop idle clients and the first message would otherwise fail.
+    """
+
+    def __init__(
+        self,
+        settings: NotificationsSettings,
+        *,
+        reply_to: str,
+        connections: int = 1,
+        max_idle_seconds: float = 30.0,
+    ) -> None:
+        if connections < 1:
+            raise ValueError("at least one SMTP connection")
         self._settings = settings
         self._reply_to = reply_to
         self._envelope_sender = parseaddr(settings.mail_from)[1]
+        self._slots = asyncio.Semaphore(connections)
+        self._idle: list[_Connection] = []
+        self._max_idle_seconds = max_idle_seconds
         if settings.smtp_password is not None and settings.smtp_username is None:
             log.warning("SMTP password set without a username: sending without authentication")
         if settings.smtp_ca_file is not None and settings.smtp_tls is SmtpTls.NONE:
             log.warning("SMTP CA file set but smtp_tls is none: the connection is not encrypted")
 
     async def send(self, delivery: Delivery) -> None:
-        settings = self._settings
-        message = build_email_message(
-            delivery, mail_from=settings.mail_from, reply_to=self._reply_to
+        rendered = render_email(
+            delivery, mail_from=self._settings.mail_from, reply_to=self._reply_to
         )
+        options = ["SMTPUTF8"] if rendered.needs_smtputf8 else []
+        async with self._slots:
+            connection: _Connection | None = None
+            try:
+                connection = await self._checkout()
+                await connection.client.sendmail(
+                    self._envelope_sender, [delivery.recipient], rendered.data, mail_options=options
+                )
+            except (aiosmtplib.SMTPException, OSError) as error:
+                # aiosmtplib's timeouts and connection errors are OSErrors too.
+                if connection is not None:
+                    connection.client.close()
+                self._drop_idle_after_connection_failure(error)
+                raise SendFailed(
+                    f"{type(error).__name__}: {error}", permanent=is_permanent_rejection(error)
+                ) from error
+            except BaseException:
+                # Cancelled mid-conversation: the connection's state is unknown.
+                if connection is not None:
+                    connection.client.close()
+                raise
+            connection.last_used = time.monotonic()
+            self._idle.append(connection)
+
+    async def _checkout(self) -> _Connection:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if (
+                now - connection.last_used <= self._max_idle_seconds
+                and connection.client.is_connected
+            ):
+                return connection
+            await self._close(connection.client)
+        return _Connection(client=await self._connect(), last_used=now)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self._settings
         username = settings.smtp_username
         password = settings.smtp_password
-        try:
-            await aiosmtplib.send(
-                message,
-                sender=self._envelope_sender,
-                recipients=[delivery.recipient],
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=username.get_secret_value() if username else None,
-                password=password.get_secret_value() if username and password else None,
-                use_tls=settings.smtp_tls is SmtpTls.TLS,
-                # Explicit False: aiosmtplib would otherwise upgrade whenever offered.
-                start_tls=settings.smtp_tls is SmtpTls.STARTTLS,
-                # Loaded on top of the system store by aiosmtplib's default TLS context.
-                cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
-                timeout=settings.smtp_timeout_seconds,
-            )
-        except (aiosmtplib.SMTPException, OSError) as error:
-            # aiosmtplib's timeouts and connection errors are OSErrors too.
-            raise SendFailed(
-                f"{type(error).__name__}: {error}", permanent=is_permanent_rejection(error)
-            ) from error
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=username.get_secret_value() if username else None,
+            password=password.get_secret_value() if username and password else None,
+            use_tls=settings.smtp_tls is SmtpTls.TLS,
+            # Explicit False: aiosmtplib would otherwise upgrade whenever offered.
+            start_tls=settings.smtp_tls is SmtpTls.STARTTLS,
+            # Loaded on top of the system store by aiosmtplib's default TLS context.
+            cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+            timeout=settings.smtp_timeout_seconds,
+        )
+        await client.connect()  # greeting, STARTTLS and AUTH as configured
+        return client
+
+    def _drop_idle_after_connection_failure(self, error: BaseException) -> None:
+        """A refused message says nothing about the other connections; a connection-level
+        failure (refused, reset, dropped) means the idle ones are likely dead too."""
+        if isinstance(error, OSError | aiosmtplib.SMTPServerDisconnected):
+            idle, self._idle = self._idle, []
+            for connection in idle:
+                connection.client.close()
+
+    @staticmethod
+    async def _close(client: aiosmtplib.SMTP) -> None:
+        with contextlib.suppress(Exception):
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), timeout=2.0)
+        client.close()
+
+    async def aclose(self) -> None:
+        """Say goodbye on every idle connection (a graceful stop)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await self._close(connection.client)

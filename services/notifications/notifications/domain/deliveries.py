@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+from html import escape
 
 from shared.platform.backoff import exponential_backoff
 
@@ -25,15 +27,30 @@ class DeliveryStatus(StrEnum):
 
 
 class Purpose(StrEnum):
-    """Why an email is sent; one delivery per (source event, purpose)."""
+    """Why an email is sent; one delivery per (source event, purpose, subscription)."""
 
     RECEIPT = "receipt"
+    # Subscriptions (notifications/service/subscriptions.py).
+    SUBSCRIPTION_CONFIRMATION = "subscription_confirmation"
+    ALERT = "alert"
+    NEWS = "news"
+    CONSULTATION = "consultation"
     # Working groups (groups.volunteer-messages.v1, groups.submissions.v1).
     VOLUNTEER_CONFIRMATION = "volunteer_confirmation"
     VOLUNTEER_ASSIGNMENT = "volunteer_assignment"
     VOLUNTEER_WAITLIST = "volunteer_waitlist"
     MEMBER_SIGN_IN = "member_sign_in"
     SUBMISSION_DECISION = "submission_decision"
+
+
+class DeliveryPriority(IntEnum):
+    """The dispatcher sends the most urgent first, then the oldest: alerts before any
+    other mail, one-to-one mail a person waits for (receipts, confirmation links) next,
+    announcements to subscribers last."""
+
+    URGENT = 0
+    NORMAL = 1
+    BULK = 2
 
 
 class InvalidTransition(Exception):
@@ -103,6 +120,10 @@ class Delivery:
     created_at: datetime
     sent_at: datetime | None = None
     failed_at: datetime | None = None
+    priority: DeliveryPriority = DeliveryPriority.NORMAL
+    # Mail to a subscriber: whose it is, and the RFC 8058 one-click unsubscribe URL.
+    subscription_id: uuid.UUID | None = None
+    list_unsubscribe: str | None = None
 
     @classmethod
     def queue(
@@ -116,6 +137,8 @@ class Delivery:
         email: ComposedEmail,
         gmina_teryt: str,
         now: datetime,
+        priority: DeliveryPriority = DeliveryPriority.NORMAL,
+        subscription_id: uuid.UUID | None = None,
     ) -> Delivery:
         """A new delivery, due at once."""
         return cls(
@@ -134,6 +157,8 @@ class Delivery:
             next_attempt_at=now,
             last_error=None,
             created_at=now,
+            priority=priority,
+            subscription_id=subscription_id,
         )
 
     @property
@@ -179,3 +204,11 @@ class Delivery:
             last_error=last_error,
             next_attempt_at=now + policy.backoff_after(attempts),
         )
+
+
+def personalised(text: str, substitutions: Mapping[str, str], *, html: bool) -> str:
+    """A shared body made one recipient's: each marker (e.g. `%%UNSUBSCRIBE_URL%%`) replaced
+    by its value, HTML-escaped in an HTML body."""
+    for marker, value in substitutions.items():
+        text = text.replace(marker, escape(value, quote=True) if html else value)
+    return text

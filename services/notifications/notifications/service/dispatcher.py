@@ -1,34 +1,46 @@
-"""Sends pending deliveries, one at a time, and records each outcome.
+"""Sends pending deliveries in batches over a few SMTP connections and records each outcome.
+
+Order
+-----
+Each batch takes the due pending deliveries most urgent first, then oldest
+(`DeliveryPriority`): an alert queued behind ten thousand news emails goes out with the
+next batch, not after them.
 
 Exactly-once, as far as SMTP allows
 -----------------------------------
-A delivery is sent inside a transaction that holds its row lock: lock the oldest due
-pending row, hand the message to the relay, then mark it sent (or record the failure)
-and commit. So
+A batch is sent inside one transaction that holds the row locks of its deliveries: lock
+up to `batch_size` due pending rows (`FOR UPDATE SKIP LOCKED`), hand the messages to the
+relay (at most `concurrency` at a time, on connections kept open), then mark each sent (or
+record its failure) and commit. So
 
-* a delivery marked sent is never sent again, whatever restarts follow;
-* a delivery whose process died before the relay accepted it stays pending (the lock
-  dies with the connection) and is sent after the restart;
-* several dispatchers never send the same delivery at once (`FOR UPDATE SKIP LOCKED`);
-* a graceful stop lets the delivery in flight finish and commit first.
+* a delivery marked sent is never sent again, whatever restarts follow: it is marked in
+  the transaction that holds its lock, right after the relay accepted it;
+* a delivery whose process died before the relay accepted it stays pending (the locks die
+  with the connection) and is sent after the restart;
+* several dispatchers never send the same delivery at once (SKIP LOCKED);
+* a graceful stop lets the messages already handed to the relay finish, sends no new
+  ones, and commits what happened; the rest of the batch stays pending.
 
-One window cannot be closed: the relay accepted the message and the process was killed
-(or lost the database) before the commit. The delivery is still pending and is sent a
-second time. The copy carries the same Message-ID (derived from the delivery id), so a
-receiving system can drop it and a person can recognise it. SMTP has no two-phase commit;
-this is the smallest window it allows.
+One window cannot be closed: the relay accepted messages and the process was killed (or
+lost the database) before the commit. Those deliveries are still pending and are sent a
+second time — at most one batch, and only what the relay had accepted. Each copy carries
+the same Message-ID (derived from the delivery id), so a receiving system can drop it and
+a person can recognise it. SMTP has no two-phase commit; the batch size bounds the window.
 
 Failures are retried with capped exponential back-off (`RetryPolicy`); after the last
 attempt, or at once for a permanently refused address, the delivery is failed and a
 `DeliveryFailed` event is written to the outbox in the same transaction.
+
+Before sending, each delivery goes through the `prepare` hooks inside the batch's
+transaction (e.g. a confirmation email gets its single-use token issued there, so the
+token exists exactly if the email was recorded as sent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from notifications.domain.deliveries import Delivery, DeliveryStatus, RetryPolicy
 from notifications.service.ports import (
@@ -45,6 +57,8 @@ from shared.platform.outbox import Trace
 
 log = logging.getLogger(__name__)
 
+Prepare = Callable[[NotificationsUnitOfWork, Delivery], Awaitable[Delivery]]
+
 
 class EmailDispatcher:
     def __init__(
@@ -54,12 +68,20 @@ class EmailDispatcher:
         policy: RetryPolicy,
         *,
         poll_seconds: float,
+        batch_size: int = 1,
+        concurrency: int = 1,
+        prepare: Sequence[Prepare] = (),
     ) -> None:
         self._sender = sender
         self._unit_of_work = unit_of_work
         self._policy = policy
         self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._slots = asyncio.Semaphore(concurrency)
+        self._prepare = tuple(prepare)
         self._waker = NotifyWaker(DISPATCH_CHANNEL)
+        # Set when the worker is being stopped: hand nothing new to the relay.
+        self._stopping = False
 
     async def run(self, listener: DbConnection) -> None:
         """The worker: dispatch while work is due, else sleep until woken or due.
@@ -67,22 +89,27 @@ class EmailDispatcher:
         `listener` is a connection of its own for LISTEN; when it closes the waker raises
         and the runtime's supervisor restarts the worker with a new one.
         """
+        self._stopping = False
         async with self._waker.listening(listener):
             while True:
                 if await self._dispatch_to_completion():
                     continue
                 await self._waker.sleep(await self._idle_seconds())
 
-    async def _dispatch_to_completion(self) -> bool:
+    async def _dispatch_to_completion(self) -> int:
         # A stop (task cancellation) must not cut in between the relay's acceptance and
-        # the commit that records it: that is the resend window. Let the attempt finish
-        # (bounded by the SMTP timeout) and only then give in to the cancellation.
-        attempt = asyncio.ensure_future(self.dispatch_one())
+        # the commit that records it: that is the resend window. Let the messages in
+        # flight finish (bounded by the SMTP timeout), start no new ones, commit, and only
+        # then give in to the cancellation.
+        batch = asyncio.ensure_future(self.dispatch_batch())
         try:
-            return await asyncio.shield(attempt)
+            return await asyncio.shield(batch)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await attempt
+            self._stopping = True
+            try:
+                await batch
+            except Exception:
+                log.exception("the last batch before stopping failed")
             raise
 
     async def _idle_seconds(self) -> float:
@@ -93,73 +120,103 @@ class EmailDispatcher:
             return self._poll_seconds
         return min(until_due, self._poll_seconds)
 
-    async def dispatch_one(self) -> bool:
-        """Attempt the oldest due delivery; False when none is due."""
+    async def dispatch_batch(self) -> int:
+        """Attempt up to `batch_size` due deliveries; how many were attempted (0: none due)."""
         async with self._unit_of_work() as uow:
-            delivery = await uow.deliveries.lock_next_due()
-            if delivery is None:
-                return False
+            claimed = await uow.deliveries.lock_due(self._batch_size)
+            if not claimed:
+                return 0
+            # One at a time on the transaction's connection, and before anything is sent:
+            # should a hook fail, the batch rolls back with nothing handed to the relay.
+            prepared = []
+            for delivery in claimed:
+                for prepare in self._prepare:
+                    delivery = await prepare(uow, delivery)
+                prepared.append(delivery)
+            attempts = await asyncio.gather(*(self._attempt(delivery) for delivery in prepared))
+            now = await uow.deliveries.database_now()
+            outcomes = [
+                delivery.mark_sent(now)
+                if failure is None
+                else delivery.record_failure(
+                    failure.reason, now, self._policy, permanent=failure.permanent
+                )
+                for delivery, failure, tried in attempts
+                if tried
+            ]
+            await uow.deliveries.save_progress(outcomes)
+            for outcome in outcomes:
+                if outcome.status is DeliveryStatus.FAILED:
+                    self._stage_failure(uow, outcome)
+            await uow.commit()
+        self._log_outcomes(outcomes, left=len(claimed) - len(outcomes))
+        return len(claimed)
+
+    async def _attempt(self, delivery: Delivery) -> tuple[Delivery, SendFailed | None, bool]:
+        """Send one delivery: (the delivery, its failure or None, whether it was tried)."""
+        async with self._slots:
+            if self._stopping:
+                return delivery, None, False  # stays pending; its lock ends with the batch
             with correlation_context(delivery.correlation_id):
-                await self._attempt(uow, delivery)
-            return True
+                try:
+                    await self._sender.send(delivery)
+                except SendFailed as error:
+                    return delivery, error, True
+                except Exception as error:
+                    # A bug must not wedge the queue on one delivery: count it as a failure.
+                    log.exception(
+                        "unexpected error while sending", extra={"delivery_id": str(delivery.id)}
+                    )
+                    return delivery, SendFailed(f"{type(error).__name__}: {error}"), True
+        return delivery, None, True
 
-    async def _attempt(self, uow: NotificationsUnitOfWork, delivery: Delivery) -> None:
-        failure: SendFailed | None = None
-        try:
-            await self._sender.send(delivery)
-        except SendFailed as error:
-            failure = error
-        except Exception as error:
-            # A bug must not wedge the queue on one delivery: count it as a failed attempt.
-            log.exception("unexpected error while sending", extra={"delivery_id": str(delivery.id)})
-            failure = SendFailed(f"{type(error).__name__}: {error}")
-        now = await uow.deliveries.database_now()
-        if failure is None:
-            outcome = delivery.mark_sent(now)
-        else:
-            outcome = delivery.record_failure(
-                failure.reason, now, self._policy, permanent=failure.permanent
-            )
-        await uow.deliveries.save_progress(outcome)
-        if outcome.status is DeliveryStatus.FAILED:
-            uow.trace = Trace(
-                correlation_id=outcome.correlation_id,
-                causation_id=str(outcome.source_event_id),
-            )
-            uow.stage_event(
-                DeliveryFailed(
-                    delivery_id=outcome.id,
-                    source_event_id=outcome.source_event_id,
-                    purpose=outcome.purpose.value,
-                    recipient=outcome.recipient,
-                    attempts=outcome.attempts,
-                    last_error=outcome.last_error or "",
-                    failed_at=now,
-                ),
-                key=outcome.id,
-            )
-        await uow.commit()
-        self._log_outcome(outcome)
+    def _stage_failure(self, uow: NotificationsUnitOfWork, outcome: Delivery) -> None:
+        uow.trace = Trace(
+            correlation_id=outcome.correlation_id, causation_id=str(outcome.source_event_id)
+        )
+        assert outcome.failed_at is not None
+        uow.stage_event(
+            DeliveryFailed(
+                delivery_id=outcome.id,
+                source_event_id=outcome.source_event_id,
+                purpose=outcome.purpose.value,
+                recipient=outcome.recipient,
+                attempts=outcome.attempts,
+                last_error=outcome.last_error or "",
+                failed_at=outcome.failed_at,
+            ),
+            key=outcome.id,
+        )
 
-    def _log_outcome(self, delivery: Delivery) -> None:
-        details = {
-            "delivery_id": str(delivery.id),
-            "event_id": str(delivery.source_event_id),
-            "purpose": delivery.purpose.value,
-            "attempts": delivery.attempts,
-        }
-        if delivery.status is DeliveryStatus.SENT:
-            log.info("email sent", extra=details)
-        elif delivery.status is DeliveryStatus.FAILED:
-            log.error(
-                "email delivery failed for good", extra={**details, "error": delivery.last_error}
-            )
-        else:
-            log.warning(
-                "email delivery failed; will retry",
-                extra={
-                    **details,
-                    "error": delivery.last_error,
-                    "next_attempt_at": delivery.next_attempt_at.isoformat(),
-                },
-            )
+    def _log_outcomes(self, outcomes: Sequence[Delivery], *, left: int) -> None:
+        sent = [d for d in outcomes if d.status is DeliveryStatus.SENT]
+        # One line per batch for what went well (a fan-out is thousands of emails); one
+        # per delivery for what did not, with what an operator needs to act.
+        log.info(
+            "email batch dispatched",
+            extra={"sent": len(sent), "not_sent": len(outcomes) - len(sent), "left": left},
+        )
+        for delivery in outcomes:
+            details = {
+                "delivery_id": str(delivery.id),
+                "event_id": str(delivery.source_event_id),
+                "purpose": delivery.purpose.value,
+                "attempts": delivery.attempts,
+            }
+            with correlation_context(delivery.correlation_id):
+                if delivery.status is DeliveryStatus.SENT:
+                    log.debug("email sent", extra=details)
+                elif delivery.status is DeliveryStatus.FAILED:
+                    log.error(
+                        "email delivery failed for good",
+                        extra={**details, "error": delivery.last_error},
+                    )
+                else:
+                    log.warning(
+                        "email delivery failed; will retry",
+                        extra={
+                            **details,
+                            "error": delivery.last_error,
+                            "next_attempt_at": delivery.next_attempt_at.isoformat(),
+                        },
+                    )

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from notifications.domain.deliveries import Delivery, DeliveryStatus
+from notifications.domain.deliveries import (
+    ComposedEmail,
+    Delivery,
+    DeliveryPriority,
+    DeliveryStatus,
+    Purpose,
+)
+from notifications.domain.subscriptions import (
+    SubscriberLinks,
+    Subscription,
+    SubscriptionTopic,
+)
 from notifications.domain.volunteer_mail import Submitter
+from shared.contracts.intake import Language
+from shared.platform.one_time_tokens import OneTimeTokens
 from shared.platform.unit_of_work import UnitOfWork
 
 # LISTEN/NOTIFY channel that wakes the dispatchers when a delivery is queued.
@@ -60,11 +74,24 @@ class Deliveries(Protocol):
         """Wake the dispatchers once this unit of work commits."""
         ...
 
-    async def lock_next_due(self) -> Delivery | None:
-        """The oldest due pending delivery, locked until the unit of work ends."""
+    async def lock_due(self, limit: int) -> list[Delivery]:
+        """Up to `limit` due pending deliveries, most urgent first, then oldest; locked
+        until the unit of work ends (other dispatchers skip them)."""
         ...
 
-    async def save_progress(self, delivery: Delivery) -> None: ...
+    async def save_progress(self, deliveries: Sequence[Delivery]) -> None:
+        """Store the outcome of attempts on rows this unit of work holds locked."""
+        ...
+
+    async def add_content(self, email: ComposedEmail) -> uuid.UUID:
+        """Store a message shared by the deliveries of a fan-out; its id."""
+        ...
+
+    async def fan_out(self, fan_out: FanOut) -> int:
+        """Queue one delivery per subscriber of `fan_out.audience` in one statement; a
+        subscriber who has one for this purpose and subject already gets none. Returns
+        how many were queued."""
+        ...
 
     async def seconds_until_next_due(self) -> float | None: ...
 
@@ -77,6 +104,51 @@ class Deliveries(Protocol):
         ...
 
 
+class Subscriptions(Protocol):
+    async def lock_by_email(self, email: str) -> Subscription | None:
+        """The subscription of an address (any capitalisation), locked."""
+        ...
+
+    async def lock_by_id(self, subscription_id: uuid.UUID) -> Subscription | None: ...
+
+    async def lock_by_link_token(self, token: str) -> Subscription | None: ...
+
+    async def add(self, subscription: Subscription) -> bool:
+        """Store a new subscription; False when its address has one already (a request
+        for the same address committed first)."""
+        ...
+
+    async def save(self, subscription: Subscription) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Confirmed subscribers of `topic`, with a level filter for alerts."""
+
+    topic: SubscriptionTopic
+    # Alerts: those whose minimum level is at most this one.
+    level: int | None = None
+    # Those who received any of these subjects (the earlier messages of an alert, so an
+    # Update or a Cancel reaches everyone the alert reached, whatever its new level).
+    receivers_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """One message to many subscribers, queued as a single set-based insert."""
+
+    source_event_id: uuid.UUID
+    correlation_id: str
+    purpose: Purpose
+    priority: DeliveryPriority
+    subject_key: str
+    # Stored message per locale (see `add_content`); "pl" is required, the fallback.
+    contents: Mapping[Language, uuid.UUID]
+    audience: Audience
+    links: SubscriberLinks
+    gmina_teryt: str
+
+
 class Submitters(Protocol):
     """Submitters who consented to be contacted about the outcome (decision emails)."""
 
@@ -87,4 +159,6 @@ class Submitters(Protocol):
 
 class NotificationsUnitOfWork(UnitOfWork):
     deliveries: Deliveries
+    subscriptions: Subscriptions
+    one_time_tokens: OneTimeTokens
     submitters: Submitters

@@ -6,6 +6,7 @@ sender trusts that CA only through `smtp_ca_file`, as a deployment with a privat
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 import ssl
@@ -361,3 +362,37 @@ def test_ca_file_setting_must_name_an_existing_file(tmp_path: Path) -> None:
     assert NotificationsSettings(smtp_ca_file="").smtp_ca_file is None
     with pytest.raises(ValueError, match="smtp_ca_file"):
         NotificationsSettings(smtp_ca_file=tmp_path / "missing.pem")
+
+
+# --- connections kept open -------------------------------------------------------------------
+
+
+async def test_a_pooled_sender_reuses_its_authenticated_tls_connections(
+    start_server: StartServer, pki: Pki
+) -> None:
+    server = starttls_server(start_server, pki, auth_exclude_mechanism=["LOGIN"])
+    pooled = SmtpSender(
+        NotificationsSettings(
+            smtp_host=server.host,
+            smtp_port=server.port,
+            smtp_tls=SmtpTls.STARTTLS,
+            smtp_username=USERNAME,
+            smtp_password=PASSWORD,
+            smtp_ca_file=pki.ca_file,
+            smtp_timeout_seconds=10.0,
+            mail_from="Strategia Test <strategia@example.org>",
+        ),
+        reply_to="strategia@example.org",
+        connections=2,
+    )
+    try:
+        sent = [delivery() for _ in range(6)]
+        await asyncio.gather(*(pooled.send(item) for item in sent))
+    finally:
+        await pooled.aclose()
+
+    assert len(server.received) == 6
+    assert all(received.over_tls and received.login == USERNAME for received in server.received)
+    assert {r.message["Message-ID"] for r in server.received} == {d.message_id for d in sent}
+    # Two connections, each authenticated once, carried all six messages.
+    assert len(server.attempts) == 2 and all(attempt.accepted for attempt in server.attempts)
