@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from news.config import NewsSettings
+from shared.platform.privacy import HoldsNothing, install_privacy
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -25,6 +26,8 @@ def build(settings: NewsSettings) -> Service:
     runtime = ServiceRuntime(
         name=NAME, settings=settings, migrations=MIGRATIONS, unit_of_work=PostgresUnitOfWork
     )
+    # No personal data yet; subscriptions plug in their adapter here.
+    install_privacy(runtime, HoldsNothing())
     return Service(runtime=runtime, app=create_http_app(runtime, [], description=DESCRIPTION))
 
 

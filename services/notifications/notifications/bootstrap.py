@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from notifications.adapters.personal_data import NotificationsPersonalData
 from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
@@ -14,6 +15,7 @@ from notifications.entrypoints.volunteer_mail import register_volunteer_mail
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.volunteer_mail import VolunteerMail
+from shared.platform.privacy import install_privacy
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -41,6 +43,7 @@ def build(settings: NotificationsSettings) -> Service:
     register_subscriptions(runtime, ReceiptRequests(profile), volunteer_mail)
     register_volunteer_mail(runtime, volunteer_mail)
     document_publications(runtime)
+    install_privacy(runtime, NotificationsPersonalData())
     dispatcher = EmailDispatcher(
         SmtpSender(settings, reply_to=profile.strategy_email),
         runtime.unit_of_work,

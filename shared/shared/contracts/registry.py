@@ -34,6 +34,7 @@ from shared.contracts.intake import (
     SubmitSubmission,
 )
 from shared.contracts.notifications import DeliveryFailed
+from shared.contracts.privacy import REPLY_MODELS, ErasureRequested, ExportRequested
 from shared.contracts.topics import Topic
 
 TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
@@ -62,6 +63,11 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.GROUPS_SUBMISSIONS: (SubmissionRouted, SubmissionDecided),
     Topic.GROUPS_RECOMMENDATIONS: (RecommendationPublished,),
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
+    Topic.INTAKE_PRIVACY_REQUESTS: (ErasureRequested, ExportRequested),
+    Topic.INTAKE_PRIVACY_REPLIES: REPLY_MODELS["intake"],
+    Topic.GROUPS_PRIVACY_REPLIES: REPLY_MODELS["groups"],
+    Topic.NOTIFICATIONS_PRIVACY_REPLIES: REPLY_MODELS["notifications"],
+    Topic.NEWS_PRIVACY_REPLIES: REPLY_MODELS["news"],
 }
 
 

@@ -7,6 +7,7 @@ from intake.adapters.repository import (
     PostgresIdempotencyKeys,
     PostgresSubmissions,
 )
+from intake.adapters.privacy import PostgresPrivacyRequests
 from intake.service.ports import IntakeUnitOfWork
 from shared.platform.database import DbConnection
 from shared.platform.unit_of_work import PostgresUnitOfWork
@@ -17,3 +18,4 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork, IntakeUnitOfWork):
         self.consultations = PostgresConsultations(connection)
         self.submissions = PostgresSubmissions(connection)
         self.idempotency_keys = PostgresIdempotencyKeys(connection)
+        self.privacy_requests = PostgresPrivacyRequests(connection)
