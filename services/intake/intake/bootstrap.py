@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from intake.adapters.privacy import IntakePersonalData
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
 from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
-from intake.adapters.privacy import IntakePersonalData
 from intake.entrypoints.http import build_router
 from intake.entrypoints.privacy import privacy_router, subscribe_privacy_replies
 from intake.entrypoints.scheduler import run_scheduler

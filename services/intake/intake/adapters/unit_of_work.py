@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from intake.adapters.privacy import PostgresPrivacyRequests
 from intake.adapters.repository import (
     PostgresConsultations,
     PostgresIdempotencyKeys,
     PostgresSubmissions,
 )
-from intake.adapters.privacy import PostgresPrivacyRequests
 from intake.service.ports import IntakeUnitOfWork
 from shared.platform.database import DbConnection
 from shared.platform.unit_of_work import PostgresUnitOfWork
