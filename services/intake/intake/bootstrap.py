@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.adapters.privacy import IntakePersonalData
+from intake.adapters.privacy import IntakePersonalData, forget_export_keys_after
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
 from intake.domain.submission import SubmissionPolicy
@@ -17,6 +17,7 @@ from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
 from shared.platform.privacy import install_privacy
+from shared.platform.retention import retention_worker
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -66,6 +67,11 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         )
 
     runtime.add_worker("consultation-scheduler", scheduler)
+    export_days = settings.gmina().personal_data.exports_days
+    runtime.add_worker(
+        "retention",
+        retention_worker(runtime, {"export-keys": forget_export_keys_after(export_days)}),
+    )
     submissions = SubmissionBatcher(service, runtime.unit_of_work)
     router = build_router(
         service,

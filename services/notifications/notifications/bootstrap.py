@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from notifications.adapters.personal_data import NotificationsPersonalData
+from notifications.adapters.personal_data import NotificationsPersonalData, purge_after
 from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
@@ -16,6 +16,7 @@ from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.volunteer_mail import VolunteerMail
 from shared.platform.privacy import install_privacy
+from shared.platform.retention import retention_worker
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -60,6 +61,12 @@ def build(settings: NotificationsSettings) -> Service:
             await dispatcher.run(listener)
 
     runtime.add_worker("email-dispatcher", dispatch)
+    runtime.add_worker(
+        "retention",
+        retention_worker(
+            runtime, {"deliveries": purge_after(profile.personal_data.deliveries_days)}
+        ),
+    )
     router = deliveries_router(runtime.unit_of_work, runtime.auth)
     return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 

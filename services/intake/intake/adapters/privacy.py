@@ -9,6 +9,7 @@ from intake.domain.privacy import PrivacyRequest, Reply, RequestKind
 from shared.contracts.privacy import ExportRecords, PersonRef, SealedBox, SubjectKind
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
+from shared.platform.retention import Purge
 
 
 class PostgresPrivacyRequests:
@@ -98,3 +99,23 @@ class IntakePersonalData:
         )
         found: list[dict[str, Any]] = [dict(row) for row in rows]
         return {"submissions": found} if found else {}
+
+
+def forget_export_keys_after(days: int) -> Purge:
+    """Retention: an export's private key is deleted after `days`; its sealed answers on
+    Kafka (and in `privacy_replies`) can then never be opened again."""
+
+    async def purge(conn: DbConnection) -> int:
+        status = await conn.execute(
+            "UPDATE privacy_requests SET private_key = NULL WHERE private_key IS NOT NULL"
+            " AND requested_at < now() - make_interval(days => $1)",
+            days,
+        )
+        await conn.execute(
+            "UPDATE privacy_replies SET sealed = NULL FROM privacy_requests r"
+            " WHERE r.id = privacy_replies.request_id AND r.private_key IS NULL"
+            " AND privacy_replies.sealed IS NOT NULL"
+        )
+        return int(status.split()[-1])
+
+    return purge

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.contracts.privacy import ExportRecords, PersonRef
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
+from shared.platform.retention import Purge
 
 ERASED = "(usunięto na wniosek)"
 
@@ -48,3 +49,21 @@ class NotificationsPersonalData:
         if submitters:
             found["submitters"] = [dict(row) for row in submitters]
         return found
+
+
+def purge_after(days: int) -> Purge:
+    """Retention: delivered or failed emails, and remembered submitters, older than
+    `days` are deleted (the inbox still keeps the events from being handled again)."""
+
+    async def purge(conn: DbConnection) -> int:
+        deliveries = await conn.execute(
+            "DELETE FROM deliveries WHERE status <> 'pending'"
+            " AND created_at < now() - make_interval(days => $1)",
+            days,
+        )
+        submitters = await conn.execute(
+            "DELETE FROM submitters WHERE recorded_at < now() - make_interval(days => $1)", days
+        )
+        return int(deliveries.split()[-1]) + int(submitters.split()[-1])
+
+    return purge
