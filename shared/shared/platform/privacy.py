@@ -64,6 +64,11 @@ def phone_digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit())
 
 
+def redact(text: str, address: str) -> str:
+    """`text` without `address` (any letter case)."""
+    return re.sub(re.escape(address.strip()), "<recipient>", text, flags=re.IGNORECASE)
+
+
 def subject_for_email(email: str) -> PersonRef:
     return PersonRef(kind=SubjectKind.EMAIL, hashes=(email_hash(email),))
 
