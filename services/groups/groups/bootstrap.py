@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from groups.adapters.personal_data import GroupsPersonalData
 from groups.adapters.unit_of_work import PostgresGroupsUnitOfWork
 from groups.config import GroupsSettings
 from groups.domain.formation import GroupPolicy
@@ -19,6 +20,7 @@ from groups.service.outcomes import Outcomes
 from groups.service.review import SubmissionReview
 from groups.service.volunteering import Lifetimes, Volunteering
 from shared.clock import Clock, utc_now
+from shared.platform.privacy import install_privacy
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -72,6 +74,7 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
             )
 
     runtime.add_worker("trends", trends)
+    install_privacy(runtime, GroupsPersonalData())
 
     async def housekeeping() -> None:
         await run_housekeeping(

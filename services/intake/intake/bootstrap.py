@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from intake.adapters.privacy import IntakePersonalData, forget_export_keys_after
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.config import IntakeSettings
 from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
+from intake.entrypoints.privacy import privacy_router, subscribe_privacy_replies
 from intake.entrypoints.scheduler import run_scheduler
 from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
+from shared.platform.privacy import install_privacy
+from shared.platform.retention import retention_worker
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -50,12 +54,24 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         Topic.INTAKE_SUBMISSIONS, "Accepted submissions, keyed by submission id"
     )
 
+    install_privacy(runtime, IntakePersonalData())
+    subscribe_privacy_replies(runtime, settings.privacy_services)
+    runtime.document_publication(
+        Topic.INTAKE_PRIVACY_REQUESTS,
+        "Data-subject requests (erasure, export) for every service, keyed by request id",
+    )
+
     async def scheduler() -> None:
         await run_scheduler(
             service, runtime.unit_of_work, max_interval=settings.scheduler_interval_seconds
         )
 
     runtime.add_worker("consultation-scheduler", scheduler)
+    export_days = settings.gmina().personal_data.exports_days
+    runtime.add_worker(
+        "retention",
+        retention_worker(runtime, {"export-keys": forget_export_keys_after(export_days)}),
+    )
     submissions = SubmissionBatcher(service, runtime.unit_of_work)
     router = build_router(
         service,
@@ -66,7 +82,15 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
             "submissions", settings.rate_limit_per_minute
         ),
     )
-    return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
+    privacy = privacy_router(
+        runtime.unit_of_work,
+        runtime.auth,
+        services=settings.privacy_services,
+        phone_region=settings.phone_region,
+    )
+    return Service(
+        runtime=runtime, app=create_http_app(runtime, [router, privacy], description=DESCRIPTION)
+    )
 
 
 SERVICE = ServiceDefinition(

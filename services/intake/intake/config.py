@@ -15,3 +15,8 @@ class IntakeSettings(ServiceSettings):
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     # A paper form's received_on may lie at most this many days before it is typed in.
     paper_max_age_days: int = Field(default=14, ge=0, le=366)
+    # Services holding personal data: each must answer a data-subject request before it
+    # counts as complete (erasure confirmed, export downloadable).
+    privacy_services: tuple[str, ...] = ("intake", "groups", "notifications", "news")
+    # Region of phone numbers in erasure and export requests given without a country code.
+    phone_region: str = "PL"

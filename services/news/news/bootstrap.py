@@ -19,6 +19,7 @@ from news.service.imgw import FetchPolicy, ImgwPolling
 from news.service.ports import FeedSource, NewsUnitOfWork
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
+from shared.platform.privacy import HoldsNothing, install_privacy
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -112,6 +113,8 @@ def build(settings: NewsSettings, *, clock: Clock = utc_now) -> Service:
         api_public_url=settings.api_public_url,
         profile=settings.gmina(),
     )
+    # No personal data yet; subscriptions live in notifications.
+    install_privacy(runtime, HoldsNothing())
     router = build_router(service, runtime.unit_of_work, runtime.auth, publishing)
     return Service(runtime=runtime, app=create_http_app(runtime, [router], description=DESCRIPTION))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from notifications.adapters.personal_data import NotificationsPersonalData, purge_after
 from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
@@ -20,6 +21,8 @@ from notifications.service.receipts import ReceiptRequests
 from notifications.service.subscriber_mail import SubscriberMail
 from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
 from notifications.service.volunteer_mail import VolunteerMail
+from shared.platform.privacy import install_privacy
+from shared.platform.retention import retention_worker
 from shared.platform.runtime import (
     Service,
     ServiceDefinition,
@@ -55,6 +58,7 @@ def build(settings: NotificationsSettings) -> Service:
         runtime, SubscriberMail(profile, links, public_base_url=settings.public_base_url)
     )
     document_publications(runtime)
+    install_privacy(runtime, NotificationsPersonalData())
     subscriptions = SubscriptionService(
         profile,
         public_base_url=settings.public_base_url,
@@ -93,6 +97,12 @@ def build(settings: NotificationsSettings) -> Service:
             await sender.aclose()
 
     runtime.add_worker("email-dispatcher", dispatch)
+    runtime.add_worker(
+        "retention",
+        retention_worker(
+            runtime, {"deliveries": purge_after(profile.personal_data.deliveries_days)}
+        ),
+    )
     routers = [
         deliveries_router(runtime.unit_of_work, runtime.auth),
         subscriptions_router(

@@ -17,6 +17,8 @@ class DeliveryFailed(EventPayload):
     delivery_id: uuid.UUID
     source_event_id: uuid.UUID
     purpose: str
+    # "sha256:<hex>" of the lower-cased address (shared.platform.privacy.email_hash): the
+    # address itself stays in notifications' database, where erasure reaches it.
     recipient: str
     attempts: int
     last_error: str

@@ -40,6 +40,7 @@ from shared.contracts.news import (
     ArticleWithdrawn,
 )
 from shared.contracts.notifications import DeliveryFailed
+from shared.contracts.privacy import REPLY_MODELS, ErasureRequested, ExportRequested
 from shared.contracts.topics import Topic
 
 TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
@@ -70,6 +71,11 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
     Topic.NEWS_ARTICLES: (ArticlePublished, ArticleUpdated, ArticleWithdrawn),
     Topic.NEWS_ALERTS: (AlertIssued,),
+    Topic.INTAKE_PRIVACY_REQUESTS: (ErasureRequested, ExportRequested),
+    Topic.INTAKE_PRIVACY_REPLIES: REPLY_MODELS["intake"],
+    Topic.GROUPS_PRIVACY_REPLIES: REPLY_MODELS["groups"],
+    Topic.NOTIFICATIONS_PRIVACY_REPLIES: REPLY_MODELS["notifications"],
+    Topic.NEWS_PRIVACY_REPLIES: REPLY_MODELS["news"],
 }
 
 

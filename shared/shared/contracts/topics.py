@@ -36,6 +36,13 @@ class Topic(StrEnum):
     NEWS_ARTICLES = "news.articles.v1"
     # news: alert messages, CAP Alert / Update / Cancel (key: id of the alert's first message)
     NEWS_ALERTS = "news.alerts.v1"
+    # intake: data-subject requests, erasure and export (key: request id; no address)
+    INTAKE_PRIVACY_REQUESTS = "intake.privacy-requests.v1"
+    # each service: its answers to data-subject requests (key: request id)
+    INTAKE_PRIVACY_REPLIES = "intake.privacy-replies.v1"
+    GROUPS_PRIVACY_REPLIES = "groups.privacy-replies.v1"
+    NOTIFICATIONS_PRIVACY_REPLIES = "notifications.privacy-replies.v1"
+    NEWS_PRIVACY_REPLIES = "news.privacy-replies.v1"
 
     @property
     def owner(self) -> str:
@@ -59,8 +66,23 @@ TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
 DEAD_LETTER_CONFIG = {"retention.ms": str(30 * _DAY_MS)}
 
 
+def privacy_replies_topic(service: str) -> Topic:
+    """The topic on which `service` answers data-subject requests."""
+    return Topic(f"{service}.privacy-replies.v1")
+
+
 def topic_config(topic: Topic) -> dict[str, str]:
     return dict(TOPIC_CONFIGS.get(topic, {}))
+
+
+def dead_letter_config(topic: str) -> dict[str, str]:
+    """A dead-letter topic keeps its letters 30 days, or less when its source topic does
+    (a copy must not outlive the original's personal data)."""
+    config = dict(DEAD_LETTER_CONFIG)
+    own = TOPIC_CONFIGS.get(Topic(topic), {}) if topic in Topic._value2member_map_ else {}
+    if "retention.ms" in own:
+        config["retention.ms"] = str(min(int(own["retention.ms"]), int(config["retention.ms"])))
+    return config
 
 
 class TopicNames:

@@ -34,6 +34,18 @@ class Localities(BaseModel):
     villages: tuple[str, ...] = ()
 
 
+class PersonalDataRetention(BaseModel):
+    """How long personal data outlives its purpose (days), per kind; a scheduled job in
+    the owning service purges or anonymises what is older."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Email deliveries (address, message): long enough to answer "did you send it?".
+    deliveries_days: int = Field(default=365, ge=1, le=3650)
+    # An export's key: once deleted, the sealed answers on Kafka are unreadable.
+    exports_days: int = Field(default=30, ge=1, le=365)
+
+
 class GminaProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +65,7 @@ class GminaProfile(BaseModel):
     # IMGW hydrological basin codes (`kod_zlewni`, e.g. "Z_O_MA_2594") whose hydro warnings
     # concern the gmina; empty means no hydro warnings are ingested.
     imgw_basins: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")], ...] = ()
+    personal_data: PersonalDataRetention = PersonalDataRetention()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -36,9 +36,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.registry import TOPIC_EVENTS
 from shared.contracts.topics import (
-    DEAD_LETTER_CONFIG,
     Topic,
     TopicNames,
+    dead_letter_config,
     dead_letter_topic,
     topic_config,
 )
@@ -185,7 +185,7 @@ class ServiceRuntime(Generic[U]):
             for topic in (*self.published, *self.consumer.subscribed)
         }
         for topic in self.consumer.subscribed:
-            wanted[dead_letter_topic(self.topic_names(topic))] = dict(DEAD_LETTER_CONFIG)
+            wanted[dead_letter_topic(self.topic_names(topic))] = dead_letter_config(topic)
         return wanted
 
     async def _supervise(self, name: str, worker: Worker) -> None:

@@ -65,5 +65,9 @@ class ServiceSettings(BaseSettings):
     # default message limit is 1 MiB, and headers and the reason need room too).
     dead_letter_max_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)
 
+    # How often a retention job (shared/platform/retention.py) may run; the periods
+    # themselves are the gmina profile's `[personal_data]`.
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
     def gmina(self) -> GminaProfile:
         return load_profile(self.gmina_profile)

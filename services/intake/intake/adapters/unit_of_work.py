@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from intake.adapters.privacy import PostgresPrivacyRequests
 from intake.adapters.repository import (
     PostgresConsultations,
     PostgresIdempotencyKeys,
@@ -17,3 +18,4 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork, IntakeUnitOfWork):
         self.consultations = PostgresConsultations(connection)
         self.submissions = PostgresSubmissions(connection)
         self.idempotency_keys = PostgresIdempotencyKeys(connection)
+        self.privacy_requests = PostgresPrivacyRequests(connection)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from intake.domain.commands import CreateConsultation
 from intake.domain.consultation import Consultation
+from intake.domain.privacy import PrivacyRequest, Reply
 from intake.domain.submission import Submission
 from shared.contracts.intake import Channel, SubmitterKind
 from shared.platform.unit_of_work import UnitOfWork
@@ -104,7 +105,16 @@ class IdempotencyKeys(Protocol):
     async def add_many(self, scope: str, keys: Sequence[NewKey]) -> None: ...
 
 
+class PrivacyRequests(Protocol):
+    async def add(self, request: PrivacyRequest) -> None: ...
+
+    async def get(self, request_id: uuid.UUID) -> PrivacyRequest | None: ...
+
+    async def add_reply(self, request_id: uuid.UUID, reply: Reply) -> None: ...
+
+
 class IntakeUnitOfWork(UnitOfWork):
     consultations: Consultations
     submissions: Submissions
     idempotency_keys: IdempotencyKeys
+    privacy_requests: PrivacyRequests

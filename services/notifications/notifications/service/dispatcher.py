@@ -54,6 +54,7 @@ from shared.platform.database import DbConnection
 from shared.platform.logging import correlation_context
 from shared.platform.notify import NotifyWaker
 from shared.platform.outbox import Trace
+from shared.platform.privacy import email_hash, redact
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,11 @@ class EmailDispatcher:
                 delivery_id=outcome.id,
                 source_event_id=outcome.source_event_id,
                 purpose=outcome.purpose.value,
-                recipient=outcome.recipient,
+                # Nobody downstream needs the address: its hash names it (RODO
+                # minimisation), and the error loses it too.
+                recipient=f"sha256:{email_hash(outcome.recipient)}",
                 attempts=outcome.attempts,
-                last_error=outcome.last_error or "",
+                last_error=redact(outcome.last_error or "", outcome.recipient),
                 failed_at=outcome.failed_at,
             ),
             key=outcome.id,

@@ -45,6 +45,7 @@ from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
 from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
 from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
+from shared.platform.privacy import email_hash
 
 pytestmark = pytest.mark.integration
 
@@ -367,7 +368,8 @@ async def test_delivery_fails_for_good_and_publishes_delivery_failed(
     assert published.correlation_id == event.correlation_id
     assert published.causation_id == str(event.event_id)
     assert published.data["source_event_id"] == str(event.event_id)
-    assert published.data["recipient"] == recipient
+    assert published.data["recipient"] == f"sha256:{email_hash(recipient)}"
+    assert recipient not in published.data["last_error"]
     assert published.data["purpose"] == "receipt"
     assert published.data["attempts"] == 3
     assert published.data["last_error"]

@@ -1,0 +1,69 @@
+"""What notifications holds about a person, for erasure and export (RODO)."""
+
+from __future__ import annotations
+
+from shared.contracts.privacy import ExportRecords, PersonRef
+from shared.platform.database import DbConnection
+from shared.platform.privacy import matches_sql
+from shared.platform.retention import Purge
+
+ERASED = "(usunięto na wniosek)"
+
+
+class NotificationsPersonalData:
+    """Deliveries lose the address and the message (which names the person); one still
+    pending is not sent. Submitters remembered for decision emails are forgotten."""
+
+    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
+        where = matches_sql(subject, email="recipient", phone=None, param=1)
+        status = await conn.execute(
+            "UPDATE deliveries SET recipient = '', subject = $2, text_body = '',"
+            " html_body = '', last_error = CASE WHEN status = 'pending' THEN $2"
+            " ELSE last_error END, failed_at = CASE WHEN status = 'pending' THEN now()"
+            " ELSE failed_at END, status = CASE WHEN status = 'pending' THEN 'failed'"
+            f" ELSE status END WHERE {where}",
+            list(subject.hashes),
+            ERASED,
+        )
+        deliveries = int(status.split()[-1])
+        where = matches_sql(subject, email="email", phone=None, param=1)
+        status = await conn.execute(f"DELETE FROM submitters WHERE {where}", list(subject.hashes))
+        return deliveries + int(status.split()[-1])
+
+    async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
+        found: ExportRecords = {}
+        where = matches_sql(subject, email="recipient", phone=None, param=1)
+        deliveries = await conn.fetch(
+            "SELECT id, purpose, recipient, language, subject, text_body, status, created_at,"
+            f" sent_at, failed_at FROM deliveries WHERE {where} ORDER BY created_at",
+            list(subject.hashes),
+        )
+        if deliveries:
+            found["deliveries"] = [dict(row) for row in deliveries]
+        where = matches_sql(subject, email="email", phone=None, param=1)
+        submitters = await conn.fetch(
+            f"SELECT submission_id, email, language, consultation_title, recorded_at"
+            f" FROM submitters WHERE {where}",
+            list(subject.hashes),
+        )
+        if submitters:
+            found["submitters"] = [dict(row) for row in submitters]
+        return found
+
+
+def purge_after(days: int) -> Purge:
+    """Retention: delivered or failed emails, and remembered submitters, older than
+    `days` are deleted (the inbox still keeps the events from being handled again)."""
+
+    async def purge(conn: DbConnection) -> int:
+        deliveries = await conn.execute(
+            "DELETE FROM deliveries WHERE status <> 'pending'"
+            " AND created_at < now() - make_interval(days => $1)",
+            days,
+        )
+        submitters = await conn.execute(
+            "DELETE FROM submitters WHERE recorded_at < now() - make_interval(days => $1)", days
+        )
+        return int(deliveries.split()[-1]) + int(submitters.split()[-1])
+
+    return purge

@@ -1,0 +1,222 @@
+"""Across services: RODO export and erasure of one person, on the real broker and server.
+
+intake, groups, notifications and news run in this process with their own databases,
+talking only through Kafka. A resident submits (email and phone) and signs up as a
+volunteer; the export gathers what every service holds; after the erasure no table of any
+service holds the address, and no Kafka record carries it in clear except the two topics
+documented in the README as not yet covered (see "Personal data", what is missing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from devtools.pytest_plugin import DatabaseFactory, SmtpSink
+from devtools.testing import (
+    ADMIN,
+    CLERK,
+    RunningService,
+    consultation_payload,
+    count,
+    end_offset,
+    eventually,
+    read_topic,
+    settings_for_test,
+    start_service,
+    unique_prefix,
+    wait_for,
+)
+from groups.config import GroupsSettings
+from intake.config import IntakeSettings
+from news.config import NewsSettings
+from notifications.config import NotificationsSettings
+
+pytestmark = pytest.mark.integration
+
+# Topics that still carry the address in clear (README: "Personal data", not yet covered):
+# SubmissionReceived.submitter_email (notifications needs it) and the volunteer messages
+# (retention 48 h, their dead letters too).
+NOT_YET_SHREDDED = ("intake.submissions.v1", "groups.volunteer-messages.v1")
+
+
+@pytest.fixture
+async def system(
+    kafka_bootstrap_servers: str, new_database: DatabaseFactory, smtp_sink: SmtpSink
+) -> AsyncIterator[dict[str, RunningService]]:
+    prefix = unique_prefix("rodo")
+    common: dict[str, Any] = {"kafka": kafka_bootstrap_servers, "prefix": prefix}
+    running: dict[str, RunningService] = {}
+    specs: list[tuple[str, Any, dict[str, Any]]] = [
+        ("intake", IntakeSettings, {}),
+        ("groups", GroupsSettings, {}),
+        (
+            "notifications",
+            NotificationsSettings,
+            {
+                "smtp_host": smtp_sink.host,
+                "smtp_port": smtp_sink.port,
+                "dispatcher_poll_seconds": 0.5,
+            },
+        ),
+        ("news", NewsSettings, {}),
+    ]
+    try:
+        for name, settings_type, extra in specs:
+            settings = settings_for_test(
+                settings_type,
+                database_url=await new_database.create(name),
+                **common,
+                **extra,
+            )
+            running[name] = await start_service(name, settings)
+        yield running
+    finally:
+        for service in reversed(running.values()):
+            await service.stop()
+
+
+async def table_dump(service: RunningService) -> str:
+    """Every row of every table of the service's database, as text."""
+    tables = await service.runtime.pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+    texts: list[str] = []
+    for table in tables:
+        rows = await service.runtime.pool.fetch(f'SELECT t::text AS row FROM "{table[0]}" t')
+        texts.extend(row["row"] for row in rows)
+    return "\n".join(texts).lower()
+
+
+async def kafka_records(kafka: str, prefix: str) -> dict[str, list[bytes]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+    finally:
+        await admin.close()
+    found: dict[str, list[bytes]] = {}
+    for topic in topics:
+        total = await end_offset(kafka, topic)
+        records = await read_topic(kafka, topic, until=count(total)) if total else []
+        found[topic.removeprefix(prefix)] = [
+            (record.value or b"") + b"".join(value for _, value in record.headers)
+            for record in records
+        ]
+    return found
+
+
+async def answered(intake: RunningService, path: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        response = await intake.client.get(path, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        view: dict[str, Any] = response.json()
+        return view if view["complete"] else None
+
+    return await eventually(probe, f"every service to answer {path}")
+
+
+async def test_export_then_erasure_leaves_no_address(
+    system: dict[str, RunningService], kafka_bootstrap_servers: str
+) -> None:
+    intake, groups, notifications = system["intake"], system["groups"], system["notifications"]
+    email = f"Osoba.{uuid.uuid4().hex[:10]}@Example.org"
+    phone = "+48 601 234 567"
+    consultation = (
+        await intake.client.post("/v1/consultations", headers=ADMIN, json=consultation_payload())
+    ).json()
+    submitted = await intake.client.post(
+        f"/v1/consultations/{consultation['id']}/submissions",
+        json={
+            "submitter": {"kind": "resident", "name": "Jan Osoba", "email": email, "phone": phone},
+            "theme": "social",
+            "title": "Żłobek w Gassach",
+            "body": "Brakuje żłobka.",
+            "consent": {"processing": True, "contact": True},
+        },
+    )
+    assert submitted.status_code == 202, submitted.text
+    receipt = submitted.json()["receipt"]["number"]
+
+    async def consultation_known() -> bool:
+        return await groups.count("consultations") == 1
+
+    await wait_for(consultation_known, "groups to learn the consultation")
+    signed = await groups.client.post(
+        f"/v1/consultations/{consultation['id']}/volunteers",
+        headers=CLERK,
+        json={
+            "name": "Jan Osoba",
+            "email": email.lower(),
+            "themes": ["social"],
+            "consent": {"processing": True},
+            "channel": "phone",
+        },
+    )
+    assert signed.status_code == 202, signed.text
+
+    async def mailed() -> bool:
+        return (
+            await notifications.count("deliveries WHERE lower(recipient) = lower($1)", email) >= 2
+            and await notifications.count("submitters") == 1
+        )
+
+    await wait_for(mailed, "the receipt and the volunteer's email queued")
+
+    # Art. 15: every service answers with what it holds, sealed; intake assembles it.
+    export = await intake.client.post("/v1/export-requests", headers=ADMIN, json={"email": email})
+    assert export.status_code == 202, export.text
+    early = await intake.client.get(
+        f"/v1/export-requests/{export.json()['id']}/export", headers=ADMIN
+    )
+    view = await answered(intake, f"/v1/export-requests/{export.json()['id']}")
+    assert set(view["services"]) == {"intake", "groups", "notifications", "news"}
+    assert early.status_code in (200, 409)
+    document = (
+        await intake.client.get(f"/v1/export-requests/{export.json()['id']}/export", headers=ADMIN)
+    ).json()
+    services = document["services"]
+    assert services["intake"]["submissions"][0]["receipt_number"] == receipt
+    assert services["intake"]["submissions"][0]["submitter_phone"] == phone
+    assert services["groups"]["volunteers"][0]["email"] == email.lower()
+    assert len(services["notifications"]["deliveries"]) >= 2
+    assert services["news"] == {}
+    # The answers travelled sealed: no reply topic carries the address.
+    records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
+    for service in ("intake", "groups", "notifications", "news"):
+        for value in records[f"{service}.privacy-replies.v1"]:
+            assert email.lower().encode() not in value.lower()
+
+    # Art. 17: every service erases, confirms, and intake shows it per service.
+    erasure = await intake.client.post("/v1/erasure-requests", headers=ADMIN, json={"email": email})
+    assert erasure.status_code == 202, erasure.text
+    view = await answered(intake, f"/v1/erasure-requests/{erasure.json()['id']}")
+    assert all(answer["done"] for answer in view["services"].values())
+    assert view["services"]["intake"]["records"] == 1
+    assert view["services"]["groups"]["records"] == 1
+    phone_request = await intake.client.post(
+        "/v1/erasure-requests", headers=ADMIN, json={"phone": "601-234-567"}
+    )
+    await answered(intake, f"/v1/erasure-requests/{phone_request.json()['id']}")
+
+    for name, service in system.items():
+        dump = await table_dump(service)
+        assert email.lower() not in dump, f"{name} still holds the address"
+        assert "601 234 567" not in dump and "601234567" not in dump, f"{name} holds the phone"
+    # Submissions keep their text and receipt number but lose the person.
+    row = await intake.runtime.pool.fetchrow("SELECT * FROM submissions")
+    assert row["receipt_number"] == receipt and row["body"] == "Brakuje żłobka."
+    assert row["submitter_email"] is None and row["submitter_name"] is None
+
+    records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
+    assert "intake.privacy-requests.v1" in records
+    for topic, values in records.items():
+        if topic.removesuffix(".dlt") in NOT_YET_SHREDDED:
+            continue
+        for value in values:
+            assert email.lower().encode() not in value.lower(), f"{topic} carries the address"
+            assert b"601 234 567" not in value, f"{topic} carries the phone"
