@@ -76,6 +76,7 @@ ensure-wrk:
 # make bench [SOAK=1] [BENCH_ARGS='--workers 3 --wrk-seconds 30']
 bench: install ensure-wrk
 	SOAK=$(SOAK) $(PY) -m benchmarks $(BENCH_ARGS)
+	$(PY) -m benchmarks.groups
 
 # make chaos [CHAOS_ARGS='--faults kafka,postgres --rate 20']
 chaos: install
