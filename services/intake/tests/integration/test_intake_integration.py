@@ -124,7 +124,10 @@ async def test_consultation_admin_api(start_intake: Factory) -> None:
         "/v1/consultations",
         json={
             **{k: created[k] for k in ("title", "description", "kind", "opens_at")},
-            "closes_at": created["opens_at"][:10] + "T23:00:00Z",
+            # A day after it opens: after the opening whatever the hour, short of 35 days.
+            "closes_at": (
+                datetime.fromisoformat(created["opens_at"]) + timedelta(days=1)
+            ).isoformat(),
         },
         headers=ADMIN,
     )
