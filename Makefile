@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-SERVICES := intake groups notifications news
+SERVICES := intake groups notifications news web
 VENV := .venv
 PY := $(VENV)/bin/python
 # `uv` on PATH, else the copy pip installed as a module (pip's script dir may not be on PATH).
