@@ -43,9 +43,17 @@ class ApiError(Exception):
 class ServiceClient:
     """One service's API (base URL, timeouts); `request` maps failures to the errors above."""
 
-    def __init__(self, name: str, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.name = name
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
 
     async def request(
         self,
