@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.proc import free_ports
@@ -76,6 +78,18 @@ class Stack:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {count} message(s) to {address}; have {len(found)}")
             time.sleep(0.2)
+
+
+def eventually(probe: Callable[[], Any], what: str) -> Any:
+    """Poll `probe` until it returns something truthy (no timing assertions)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
 
 
 def text_of(message: EmailMessage) -> str:
@@ -201,10 +215,20 @@ class Browser:
             element.click()
 
     def submit(self, css: str = "main form button[type=submit]") -> None:
+        """Press the button and wait until the next page replaced this one."""
+        self.click(css)
+
+    def click(self, css: str) -> None:
+        page = self.find("html")
         self.find(css).click()
+        self.wait(staleness_of(page), f"the page after clicking {css}")
 
     def wait(self, condition: Callable[[WebDriver], Any], what: str) -> Any:
-        return WebDriverWait(self.driver, WAIT_SECONDS).until(condition, what)
+        return WebDriverWait(
+            self.driver,
+            WAIT_SECONDS,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        ).until(condition, what)
 
     def wait_for_path(self, fragment: str) -> None:
         self.wait(lambda d: fragment in d.current_url, f"URL containing {fragment}")

@@ -40,7 +40,7 @@ def test_a_resident_submits_sees_the_receipt_and_gets_the_email(
     assert "Wkrótce" in browser.find("main").text
     browser.check_page("strona-glowna")
 
-    browser.find(f'a[href="/konsultacje/{consultation["id"]}"]').click()
+    browser.click(f'a[href="/konsultacje/{consultation["id"]}"]')
     assert browser.heading == "Strategia Rozwoju Gminy 2040+"
     assert re.search(r"zostało \d+ dni", browser.find("main").text)
     browser.check_page("konsultacja-formularz")
@@ -155,11 +155,11 @@ def test_english_switch_and_static_pages(stack: Stack, browser: Browser) -> None
     browser.open("/deklaracja-dostepnosci")
     assert browser.heading == "Deklaracja dostępności"
     browser.check_page("deklaracja-dostepnosci")
-    browser.find(".lang-switch").click()
+    browser.click(".lang-switch")
     browser.wait(lambda d: browser.find("html").get_attribute("lang") == "en", "English")
     assert browser.heading == "Accessibility statement"
     browser.check_page()
-    browser.find(".lang-switch").click()
+    browser.click(".lang-switch")
     browser.wait(lambda d: browser.find("html").get_attribute("lang") == "pl", "Polish")
     browser.open("/nie-ma-takiej-strony")
     assert browser.heading == "Nie znaleziono strony"

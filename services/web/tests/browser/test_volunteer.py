@@ -5,16 +5,14 @@ public results; a clerk enters a paper form and a phone volunteer."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
 from devtools.testing import ADMIN, COORDINATOR, submission_payload
 
-from .conftest import WAIT_SECONDS, Browser, Stack, text_of
+from .conftest import Browser, Stack, eventually, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +29,6 @@ def link_in(stack: Stack, address: str, path: str, count: int = 1) -> str:
         return list(dict.fromkeys(found))
 
     return str(eventually(lambda: len(links()) >= count and links()[-1], f"{path} link"))
-
-
-def eventually(probe: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_volunteer_signs_up_confirms_signs_in_and_assesses(
@@ -118,7 +105,7 @@ def test_a_volunteer_signs_up_confirms_signs_in_and_assesses(
     browser.check_page("czlonkowie-kolejka")
     browser.fill("assessed_by_me", "false")
     browser.submit("form.filters button")
-    browser.find("table a").click()
+    browser.click("table a")
     assert "Żłobek w Gassach" in browser.heading
     browser.check_page("czlonkowie-ocena")
 
@@ -127,18 +114,18 @@ def test_a_volunteer_signs_up_confirms_signs_in_and_assesses(
     browser.find("#cost_band-medium").click()
     browser.find("#horizon-short").click()
     browser.fill("tags", "żłobek, dzieci")
-    browser.find('form[action$="/ocena"] button').click()
+    browser.click('form[action$="/ocena"] button')
     browser.wait(lambda d: "Ocena zapisana" in browser.find("main").text, "assessment saved")
     assert "1.0" in browser.find("main").text or "ocen: 1" in browser.find("main").text
 
     # The lead finalises: "out of scope" needs a public reason, shown next to the field.
     browser.fill("state", "out_of_scope")
-    browser.find('form[action$="/status"] button').click()
+    browser.click('form[action$="/status"] button')
     assert browser.find("#error-summary").is_displayed()
     browser.check_page()
     browser.fill("state", "out_of_scope")
     browser.fill("reason", "Żłobki prowadzi powiat; przekazaliśmy wniosek.")
-    browser.find('form[action$="/status"] button').click()
+    browser.click('form[action$="/status"] button')
     browser.wait(lambda d: "Decyzja zapisana" in browser.find("main").text, "decision saved")
     assert "poza zakresem" in browser.find("main").text
 
@@ -151,6 +138,16 @@ def test_a_volunteer_signs_up_confirms_signs_in_and_assesses(
     browser.open(f"/konsultacje/{cid}/wyniki")
     assert "Grupa społeczna" in browser.find("main").text
     browser.check_page("wyniki")
+
+    # Every email to a volunteer carries the withdrawal link.
+    withdraw = link_in(stack, "ewa.zielinska@example.com", "/wolontariat/rezygnacja")
+    browser.open(withdraw)
+    assert browser.heading == "Rezygnacja z udziału w grupie"
+    browser.check_page("wolontariat-rezygnacja")
+    browser.submit()
+    browser.wait(lambda d: browser.heading == "Rezygnacja przyjęta", "withdrawn")
+    members = groups.get(f"/v1/groups/{group['id']}/members", headers=COORDINATOR).json()
+    assert members["members"] == []
     groups.close()
     intake.close()
 
@@ -186,7 +183,7 @@ def test_a_clerk_enters_a_paper_form_and_a_phone_volunteer(stack: Stack, browser
     browser.fill("title", "Park w Skolimowie")
     browser.fill("body", "Wniosek złożony na formularzu papierowym.")
     browser.find(f'{form} [name="consent.processing"]').click()
-    browser.find(f"{form} button").click()
+    browser.click(f"{form} button")
     browser.wait_for_path("/potwierdzenie/")
     number = browser.find(".receipt-number").text
     with httpx.Client(base_url=stack.intake.url, timeout=30) as intake:
@@ -209,7 +206,7 @@ def test_a_clerk_enters_a_paper_form_and_a_phone_volunteer(stack: Stack, browser
         "document.querySelector(arguments[0]).value = 'economic'", f"{form} [name=theme_1]"
     )
     browser.find(f"{form} #v-consent").click()
-    browser.find(f"{form} button").click()
+    browser.click(f"{form} button")
     browser.wait(lambda d: "Dziękujemy za zgłoszenie" in browser.heading, "phone volunteer")
     with httpx.Client(base_url=stack.groups.url, timeout=30) as groups:
         [group] = groups.get(f"/v1/consultations/{cid}/groups").json()
