@@ -991,19 +991,18 @@ def create_app(
 
     @app.get("/aktualnosci/{slug}", response_class=HTMLResponse)
     async def article(request: Request, slug: str) -> HTMLResponse:
-        candidate = slug[-36:]
+        """An article by its id, or by the slug news puts in its links (title plus 8 hex
+        of the id): the API looks articles up by id, so the published list is searched."""
         article: Any = None
-        if _is_uuid(slug) or _is_uuid(candidate):
-            article, _ = await attempt(
-                api.news.get(f"/v1/articles/{slug if _is_uuid(slug) else candidate}")
-            )
+        if _is_uuid(slug):
+            article = await api.news.get(f"/v1/articles/{slug}")
         else:
-            found, down = await attempt(api.news.get("/v1/articles", params={"limit": 100}))
-            if down:
-                raise ServiceDown(down)
-            for item in (found or {}).get("items", []):
-                if item.get("slug") == slug:
-                    article = item
+            offset, total = 0, 1
+            while article is None and offset < min(total, 2000):
+                found = await api.news.get("/v1/articles", params={"limit": 200, "offset": offset})
+                total = int(found.get("total", 0))
+                article = next((a for a in found["items"] if a.get("slug") == slug), None)
+                offset += 200
         if article is None:
             raise StarletteHTTPException(404)
         return render(request, "article.html", article=article)

@@ -230,3 +230,178 @@ def test_unknown_pages_get_a_polish_404() -> None:
     response = client(FakeIntake()).get("/nie-ma")
     assert response.status_code == 404
     assert "Nie znaleziono strony" in response.text
+
+
+ARTICLE = {
+    "id": "22222222-2222-2222-2222-222222222222",
+    "slug": "konferencja-lgd-22222222",
+    "url": "http://web/aktualnosci/konferencja-lgd-22222222",
+    "title": "Konferencja LGD",
+    "lead": "Zapraszamy.",
+    "body_html": "<h2>Program</h2><p>Sala <strong>urzędu</strong>.</p>",
+    "tags": ["lgd"],
+    "state": "published",
+    "publish_at": None,
+    "published_at": "2026-11-28T10:00:00Z",
+    "withdrawn_at": None,
+    "updated_at": "2026-11-28T10:00:00Z",
+    "origin": "manual",
+    "consultation_id": None,
+    "title_en": None,
+    "lead_en": None,
+    "body_en_html": None,
+}
+ALERT = {
+    "id": "33333333-3333-3333-3333-333333333333",
+    "message_type": "Alert",
+    "references": [],
+    "status": "Actual",
+    "in_force": True,
+    "source": "imgw",
+    "issuer": "IMGW-PIB",
+    "category": "Met",
+    "level": 1,
+    "severity": "Moderate",
+    "probability": 80,
+    "event": "Burze",
+    "headline": "Burze z gradem",
+    "description": "Prognozowane burze.",
+    "instruction": None,
+    "areas": [
+        {"description": "powiat piaseczyński", "codes": [{"kind": "TERYT", "value": "1418"}]}
+    ],
+    "onset": "2026-11-28T12:00:00Z",
+    "expires": "2026-11-28T21:00:00Z",
+    "sent": "2026-11-28T11:00:00Z",
+    "event_en": None,
+    "headline_en": None,
+    "description_en": None,
+    "instruction_en": None,
+    "cap_url": "http://news/v1/alerts/33333333-3333-3333-3333-333333333333.cap",
+}
+
+
+def fake_news(request: httpx.Request) -> httpx.Response:
+    """The news API as issue 8 specifies it (shapes from the news-service branch)."""
+    path = request.url.path
+    if path == "/v1/articles":
+        return httpx.Response(200, json={"items": [ARTICLE], "total": 1, "limit": 20, "offset": 0})
+    if path == f"/v1/articles/{ARTICLE['id']}":
+        return httpx.Response(200, json=ARTICLE)
+    if path == "/v1/alerts/active":
+        return httpx.Response(200, json=[ALERT])
+    if path == f"/v1/alerts/{ALERT['id']}":
+        return httpx.Response(200, json=ALERT)
+    if path == f"/v1/alerts/{ALERT['id']}.cap":
+        return httpx.Response(200, content=b"<alert/>", headers={"content-type": "application/xml"})
+    return httpx.Response(404, json={"error": "not_found", "message": "Not found"})
+
+
+def test_news_alerts_and_cap_pages_render_the_news_api() -> None:
+    web = client(FakeIntake(), news=fake_news)
+    home = web.get("/").text
+    assert "Burze z gradem" in home and "1. stopień (żółty)" in home
+    assert "28.11.2026, 13:00 – 28.11.2026, 22:00" in home  # Warsaw time
+    assert "Konferencja LGD" in home
+    listing = web.get("/aktualnosci").text
+    assert 'href="/aktualnosci/konferencja-lgd-22222222"' in listing
+    assert 'type="application/atom+xml"' in listing
+    page = web.get("/aktualnosci/konferencja-lgd-22222222")
+    assert page.status_code == 200 and "<strong>urzędu</strong>" in page.text
+    alert = web.get(f"/ostrzezenia/{ALERT['id']}").text
+    assert "powiat piaseczyński" in alert and "IMGW-PIB" in alert
+    cap = web.get(f"/ostrzezenia/{ALERT['id']}.cap")
+    assert cap.headers["content-type"] == "application/cap+xml" and cap.content == b"<alert/>"
+
+
+def subtopic(label: str, count: int, recent: int) -> dict[str, object]:
+    return {
+        "label": label,
+        "phrases": [label],
+        "count": count,
+        "share": 0.5,
+        "localities": 2,
+        "submitter_kinds": 1,
+        "over_represented": [],
+        "suppressed_tests": 0,
+        "momentum": {
+            "recent": recent,
+            "earlier": count - recent,
+            "recent_per_day": 0.1,
+            "earlier_per_day": None,
+            "ratio": None,
+            "direction": "steady",
+        },
+        "mean_assessment": None,
+        "assessed": 0,
+        "representative_ids": [],
+    }
+
+
+def fake_groups(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    cid = CONSULTATION["id"]
+    if path == f"/v1/consultations/{cid}/groups":
+        group = {
+            "id": str(uuid.uuid4()),
+            "name": "Grupa społeczna",
+            "name_en": "Social group",
+            "theme": "social",
+            "ordinal": 1,
+            "member_count": 4,
+        }
+        return httpx.Response(200, json=[group])
+    if path == f"/v1/consultations/{cid}/recommendations":
+        return httpx.Response(
+            200,
+            json=[
+                {
+                    "id": str(uuid.uuid4()),
+                    "title": "Żłobki",
+                    "body": "Budować żłobki.",
+                    "submissions": [
+                        {"receipt_number": "K3-00001", "title": "t", "state": "recommended"}
+                    ],
+                }
+            ],
+        )
+    if path == f"/v1/consultations/{cid}/trends":
+        theme = request.url.params["theme"]
+        if theme != "social":
+            return httpx.Response(
+                200, json={"status": "not_enough", "submissions": 2, "minimum": 10, "report": None}
+            )
+        report = {
+            "subtopics": [subtopic("żłobek dzieci", 7, 5), subtopic("droga chodnik", 4, 1)],
+            "sentences_pl": ["Najczęściej: żłobki."],
+            "sentences_en": ["Mostly nurseries."],
+        }
+        return httpx.Response(
+            200,
+            json={
+                "status": "ready",
+                "submissions": 11,
+                "minimum": 10,
+                "snapshot": 1,
+                "report": report,
+            },
+        )
+    return httpx.Response(404, json={"error": "not_found", "message": "Not found"})
+
+
+def test_public_results_draw_trends_as_svg_with_their_data() -> None:
+    page = client(FakeIntake(), groups=fake_groups).get(f"/konsultacje/{CONSULTATION['id']}/wyniki")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"') == 2
+    assert '<title id="t0-sub-t">Liczba uwag według podtematu</title>' in html
+    assert "żłobek dzieci: 7" in html  # the description read by screen readers
+    assert "<td>żłobek dzieci</td><td>7</td><td>5</td><td>2</td>" in html
+    assert "Za mało uwag, by liczyć trendy" in html
+    assert "Grupa społeczna" in html and "K3-00001" in html
+
+
+def test_results_say_so_when_groups_is_down() -> None:
+    page = client(FakeIntake()).get(f"/konsultacje/{CONSULTATION['id']}/wyniki")
+    assert page.status_code == 200
+    assert "Usługa grup roboczych chwilowo nie odpowiada" in page.text
