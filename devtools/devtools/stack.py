@@ -322,6 +322,9 @@ def service_env(
             **{f"STRATEGIA_{name}": tokens[name] for name in TOKEN_NAMES},
         }
     )
+    # The web front runs on this host and passes the resident's address on in
+    # X-Forwarded-For: believed from loopback only, so rate limits count residents.
+    env.setdefault("STRATEGIA_TRUSTED_PROXIES", f'["{HOST}"]')
     if service == "notifications":
         env["STRATEGIA_SMTP_HOST"] = HOST
         env["STRATEGIA_SMTP_PORT"] = str(config.smtp_port)

@@ -8,10 +8,16 @@ helpful page) — never a stack trace.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+# The resident's address, as the web front received the request: sent on as
+# X-Forwarded-For, so the services' per-client rate limits count residents, not the web
+# front (the services believe it only from addresses in their STRATEGIA_TRUSTED_PROXIES).
+CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("client_address", default=None)
 
 
 class ServiceDown(Exception):
@@ -66,6 +72,9 @@ class ServiceClient:
         token: str | None = None,
     ) -> Any:
         sent = dict(headers or {})
+        address = CLIENT_ADDRESS.get()
+        if address:
+            sent.setdefault("X-Forwarded-For", address)
         if token:
             sent["Authorization"] = f"Bearer {token}"
         try:

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.contracts.links import Page
 from web import text
-from web.api import ApiError, ServiceClient, ServiceDown, Services
+from web.api import CLIENT_ADDRESS, ApiError, ServiceClient, ServiceDown, Services
 from web.charts import bar_chart
 from web.config import WebSettings
 
@@ -81,6 +81,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith("/static/")
+        client = scope.get("client")
+        CLIENT_ADDRESS.set(client[0] if client else None)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

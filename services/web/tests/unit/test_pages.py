@@ -149,6 +149,8 @@ def test_the_form_sends_every_field_with_the_idempotency_key_and_shows_the_recei
     again = web.post(f"/konsultacje/{CONSULTATION['id']}/uwagi", data=form, follow_redirects=False)
     assert first.status_code == again.status_code == 303
     assert [r.headers["Idempotency-Key"] for r in intake.posts] == [key, key]
+    # The resident's address goes on, for the services' per-client rate limits.
+    assert intake.posts[0].headers["X-Forwarded-For"] == "testclient"
     sent = json.loads(intake.posts[0].content)
     assert sent["submitter"] == {
         "kind": "resident",

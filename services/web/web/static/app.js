@@ -34,6 +34,10 @@
       });
     });
   });
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
 })();
