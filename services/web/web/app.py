@@ -117,6 +117,12 @@ def build_services(settings: WebSettings) -> Services:
     )
 
 
+def route_missing(exc: ApiError) -> bool:
+    """A 404 for the address itself (the service does not offer this endpoint, e.g. an
+    older version), not for a thing it looked up: the part is unavailable."""
+    return exc.status == 404 and exc.message in ("", "Not Found")
+
+
 def valid_email(value: str) -> bool:
     try:
         validate_email(value, check_deliverability=False)
@@ -683,7 +689,7 @@ def create_app(
             return await client.post(path, json={"token": token}), True
         except ApiError as exc:
             if exc.status in (404, 409, 422):
-                if exc.status == 404 and exc.code in ("", "not_found") and not exc.message:
+                if route_missing(exc):
                     raise ServiceDown(client.name) from exc
                 return None, False
             raise
@@ -1056,7 +1062,7 @@ def create_app(
         try:
             await api.notifications.post("/v1/subscriptions", json=body)
         except ApiError as exc:
-            if exc.status == 404:
+            if route_missing(exc):
                 raise ServiceDown("notifications") from exc
             if exc.status != 422:
                 raise
@@ -1095,12 +1101,18 @@ def create_app(
                     )
                     ok = True
                 except ApiError as exc:
-                    if exc.status == 404 and not exc.message:
+                    if route_missing(exc):
                         raise ServiceDown("notifications") from exc
                     if exc.status not in (404, 409, 422):
                         raise
                     result, ok = None, False
-                return render(request, "token_result.html", ok=ok, kind=api_path, result=result)
+                return render(
+                    request,
+                    "token_result.html",
+                    ok=ok,
+                    kind=f"subscription-{api_path}",
+                    result=result,
+                )
 
             app.add_api_route(page.value, show, methods=["GET"], response_class=HTMLResponse)
             app.add_api_route(page.value, act, methods=["POST"], response_class=HTMLResponse)

@@ -65,14 +65,19 @@ class FakeIntake:
         return httpx.Response(404, json={"error": "not_found", "message": "Not found"})
 
 
-def client(intake: Handler = down, news: Handler = down, groups: Handler = down) -> TestClient:
+def client(
+    intake: Handler = down,
+    news: Handler = down,
+    groups: Handler = down,
+    notifications: Handler = down,
+) -> TestClient:
     def service(name: str, handler: Handler) -> ServiceClient:
         return ServiceClient(name, f"http://{name}", 5, transport=httpx.MockTransport(handler))
 
     services = Services(
         intake=service("intake", intake),
         groups=service("groups", groups),
-        notifications=service("notifications", down),
+        notifications=service("notifications", notifications),
         news=service("news", news),
     )
     settings = WebSettings(web_secret_key="k" * 32, clerk_token="clerk-secret")  # type: ignore[arg-type]
@@ -407,3 +412,44 @@ def test_results_say_so_when_groups_is_down() -> None:
     page = client(FakeIntake()).get(f"/konsultacje/{CONSULTATION['id']}/wyniki")
     assert page.status_code == 200
     assert "Usługa grup roboczych chwilowo nie odpowiada" in page.text
+
+
+def no_route(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"error": "not_found", "message": "Not Found"})
+
+
+def subscriptions(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/v1/subscriptions":
+        return httpx.Response(202, json={"message": "ok"})
+    if request.url.path == "/v1/subscriptions/confirm":
+        token = json.loads(request.content)["token"]
+        if token == "good":
+            return httpx.Response(200, json={"status": "confirmed"})
+        return httpx.Response(422, json={"error": "invalid_token", "message": "Invalid token"})
+    return no_route(request)
+
+
+def test_subscription_pages_spend_the_token_by_post_only() -> None:
+    web = client(FakeIntake(), notifications=subscriptions)
+    page = web.get("/subskrypcje/potwierdz?token=good")
+    assert page.status_code == 200 and 'name="token" value="good"' in page.text
+    csrf = csrf_of(page.text)
+    ok = web.post("/subskrypcje/potwierdz", data={"csrf_token": csrf, "token": "good"})
+    assert "Subskrypcja potwierdzona" in ok.text
+    bad = web.post("/subskrypcje/potwierdz", data={"csrf_token": csrf, "token": "bad"})
+    assert "Link jest nieważny" in bad.text
+    sent = web.post(
+        "/subskrypcje",
+        data={"csrf_token": csrf, "email": "a@example.com", "topics": ["alerts", "news"]},
+    )
+    assert "Sprawdź skrzynkę" in sent.text
+
+
+def test_subscription_pages_say_unavailable_when_notifications_lacks_the_api() -> None:
+    web = client(FakeIntake(), notifications=no_route)
+    csrf = csrf_of(web.get("/subskrypcje").text)
+    answer = web.post("/subskrypcje", data={"csrf_token": csrf, "email": "a@example.com"})
+    assert answer.status_code == 503
+    assert "powiadomienia e-mail i subskrypcje" in answer.text
+    confirm = web.post("/subskrypcje/potwierdz", data={"csrf_token": csrf, "token": "t"})
+    assert confirm.status_code == 503
