@@ -326,8 +326,12 @@ def create_app(
         )
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> HTMLResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
         log.info("api error %s on %s", exc, request.url.path)
+        if exc.status == 401 and request.url.path.startswith("/czlonkowie"):
+            # The member's session ended at groups (expired, or the member withdrew).
+            request.session.pop("member", None)
+            return redirect(Page.MEMBER_SIGN_IN.value)
         status = exc.status if exc.status in (403, 404, 409) else 400
         return render(request, "error.html", status, error=exc)
 
