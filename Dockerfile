@@ -15,6 +15,7 @@ COPY services/intake/pyproject.toml services/intake/
 COPY services/groups/pyproject.toml services/groups/
 COPY services/notifications/pyproject.toml services/notifications/
 COPY services/news/pyproject.toml services/news/
+COPY services/web/pyproject.toml services/web/
 RUN uv sync --locked --no-dev --package "strategia-${SERVICE}" --no-install-workspace
 COPY shared/ shared/
 COPY services/${SERVICE}/ services/${SERVICE}/

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-SERVICES := intake groups notifications news
+SERVICES := intake groups notifications news web
 VENV := .venv
 PY := $(VENV)/bin/python
 # `uv` on PATH, else the copy pip installed as a module (pip's script dir may not be on PATH).
@@ -20,8 +20,8 @@ SOAK ?=
 .PHONY: help ensure-uv ensure-wrk venv install up down clean status test lint bench chaos asyncapi
 
 help:
-	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars"
-	@echo "make up        start Kafka, PostgreSQL, SMTP sink and the services (.run/);"
+	@echo "make install   uv sync + Java, Maven, PostgreSQL binaries, Kafka jars, Chromium"
+	@echo "make up        start Kafka, PostgreSQL, SMTP sink, the services and web (.run/);"
 	@echo "               REPLICAS=2 runs two instances of every service"
 	@echo "make down      stop them (data is kept); make clean also deletes .run/"
 	@echo "make status    what runs where"

@@ -20,6 +20,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 
 APP_SERVICES = ("intake", "groups", "notifications", "news")
 INFRA_SERVICES = ("proxy", "kafka", "postgres", "mailpit")
+WEB = "web"
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")
 
@@ -82,10 +83,27 @@ def workspace_members() -> list[str]:
 
 
 def test_all_services_present(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES)
+    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES) | {WEB}
 
 
-@pytest.mark.parametrize("name", APP_SERVICES + INFRA_SERVICES)
+def test_web_front_reaches_the_services_through_the_proxy(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    web = services[WEB]
+    assert web["build"]["args"]["SERVICE"] == WEB
+    assert Path(web["build"]["context"]) == Path(".")
+    assert web["ports"] == ["8000:8000"]
+    env = environment(web)
+    assert env["STRATEGIA_HTTP_HOST"] == "0.0.0.0"
+    assert env["STRATEGIA_HTTP_PORT"] == "8000"
+    for n, name in enumerate(APP_SERVICES):
+        assert env[f"STRATEGIA_{name.upper()}_URL"] == f"http://proxy:{8001 + n}"
+    assert REQUIRED_REFERENCE.fullmatch(env["STRATEGIA_WEB_SECRET_KEY"])
+    assert "STRATEGIA_DATABASE_URL" not in env, "the web front keeps no state"
+    assert "/health/ready" in " ".join(web["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", (*APP_SERVICES, *INFRA_SERVICES, WEB))
 def test_every_service_has_healthcheck_and_restart_policy(
     services: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -213,7 +231,7 @@ def test_notifications_smtp_defaults_to_mailpit(services: dict[str, dict[str, An
         assert REFERENCE.match(env[key]), key
 
 
-@pytest.mark.parametrize("name", APP_SERVICES + INFRA_SERVICES)
+@pytest.mark.parametrize("name", (*APP_SERVICES, *INFRA_SERVICES, WEB))
 def test_no_hard_coded_secrets(services: dict[str, dict[str, Any]], name: str) -> None:
     for key, value in environment(services[name]).items():
         if not any(word in key.upper() for word in SECRET_WORDS):

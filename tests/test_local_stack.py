@@ -56,6 +56,7 @@ def test_make_up_and_down() -> None:
         "SMTP",
         *(service.upper() for service in SERVICES),
         *(f"{service.upper()}_2" for service in SERVICES),  # the second instances
+        "WEB",
     ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
@@ -80,6 +81,9 @@ def test_make_up_and_down() -> None:
                 response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
                 assert response.status_code == 200, (name, response.text)
         assert f"{ports['INTAKE']}, {ports['INTAKE_2']}" in up.stdout  # replica ports printed
+        web = httpx.get(f"http://127.0.0.1:{ports['WEB']}/", timeout=10)
+        assert web.status_code == 200 and 'lang="pl"' in web.text
+        assert f"http://127.0.0.1:{ports['WEB']}" in up.stdout
         tokens = (run_dir / "dev-tokens.env").read_text()
         for name in ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN"):
             assert f"{name}=" in tokens

@@ -12,10 +12,10 @@ from devtools.proc import DevtoolsError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools",
-        description="Local Strategia stack: Kafka, PostgreSQL, SMTP sink and the four services.",
+        description="Local Strategia stack: Kafka, PostgreSQL, SMTP sink, the services and web.",
     )
     commands = {
-        "install": "install Java/Maven/PostgreSQL if missing and resolve the Kafka jars",
+        "install": "install Java/Maven/PostgreSQL/Chromium if missing and resolve the Kafka jars",
         "up": "start everything (idempotent) and wait until the services are ready",
         "down": "stop everything started by `up` (data is kept)",
         "clean": "`down`, then delete the run dir with all data, logs and tokens",
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "install":
             stack.install()
+            stack.ensure_browser()
             return 0
         config = stack.StackConfig.from_env()
         if args.command == "up":

@@ -1,4 +1,5 @@
-"""The local development stack: Kafka, PostgreSQL, an SMTP sink and the four services.
+"""The local development stack: Kafka, PostgreSQL, an SMTP sink, the four services and the
+web front (one instance: it keeps no state, and talks to the services' first instances).
 
 Every component is a detached process (own session) with its log and pid file in the run dir
 (``.run/`` at the repo root, or ``$STRATEGIA_RUN_DIR``), so ``make up`` returns while the stack
@@ -30,6 +31,7 @@ from pathlib import Path
 from devtools import kafka, postgres, smtp_sink
 from devtools.proc import (
     DevtoolsError,
+    apt_install,
     live_pid_from_file,
     log_tail,
     port_open,
@@ -42,6 +44,9 @@ from devtools.proc import (
 HOST = "127.0.0.1"
 SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
 TOKEN_NAMES: tuple[str, ...] = ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN")
+# The web front's session-signing key: generated once with the tokens, given only to web.
+WEB_SECRET_NAME = "WEB_SECRET_KEY"  # noqa: S105 (the variable's name, not a secret)
+WEB = "web"
 READY_TIMEOUT = 120.0
 # Written into every run dir we create: ``clean`` deletes only directories carrying it, so a
 # mistyped STRATEGIA_RUN_DIR can never make it delete something else.
@@ -56,6 +61,7 @@ _DEFAULT_PORTS = {
     "STRATEGIA_GROUPS_PORT": 8002,
     "STRATEGIA_NOTIFICATIONS_PORT": 8003,
     "STRATEGIA_NEWS_PORT": 8004,
+    "STRATEGIA_WEB_PORT": 8000,
 }
 
 
@@ -105,6 +111,7 @@ class StackConfig:
     replicas: int = 1
     # Ports of the instances after the first, by component name (``intake-2``: 8101).
     replica_ports: dict[str, int] = field(default_factory=dict)
+    web_port: int = 8000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
@@ -129,6 +136,7 @@ class StackConfig:
             service_ports=service_ports,
             replicas=replicas,
             replica_ports=replica_ports,
+            web_port=_env_port(env, "STRATEGIA_WEB_PORT"),
         )
 
     def instances(self) -> list[tuple[str, str, int]]:
@@ -146,9 +154,17 @@ class StackConfig:
         ]
 
     def components(self) -> tuple[str, ...]:
-        return ("kafka", "postgres", "smtp", *(component for component, _, _ in self.instances()))
+        return (
+            "kafka",
+            "postgres",
+            "smtp",
+            *(component for component, _, _ in self.instances()),
+            WEB,
+        )
 
     def port_of(self, component: str) -> int:
+        if component == WEB:
+            return self.web_port
         return {component: port for component, _, port in self.instances()}[component]
 
     def log(self, component: str) -> Path:
@@ -192,6 +208,7 @@ class StackConfig:
             "smtp": self.smtp_port,
             **self.service_ports,
             **self.replica_ports,
+            WEB: self.web_port,
         }
         return f"{HOST}:{ports[component]}"
 
@@ -211,7 +228,7 @@ def _marker(component: str) -> str:
 
 
 # The components of a stack of one instance per service (see StackConfig.components).
-COMPONENTS: tuple[str, ...] = ("kafka", "postgres", "smtp", *SERVICES)
+COMPONENTS: tuple[str, ...] = ("kafka", "postgres", "smtp", *SERVICES, WEB)
 
 
 def running_pid(config: StackConfig, component: str) -> int | None:
@@ -229,15 +246,20 @@ def load_or_create_tokens(path: Path) -> dict[str, str]:
             key, sep, value = line.strip().partition("=")
             if sep and key in TOKEN_NAMES and value:
                 tokens[key] = value
-    if all(name in tokens for name in TOKEN_NAMES):
+    names = (*TOKEN_NAMES, WEB_SECRET_NAME)
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == WEB_SECRET_NAME and value:
+            tokens[key] = value
+    if all(name in tokens for name in names):
         return tokens
-    for name in TOKEN_NAMES:
+    for name in names:
         tokens.setdefault(name, secrets.token_urlsafe(32))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write("".join(f"{name}={tokens[name]}\n" for name in TOKEN_NAMES))
+        out.write("".join(f"{name}={tokens[name]}\n" for name in names))
     tmp.replace(path)
     return tokens
 
@@ -300,9 +322,32 @@ def service_env(
             **{f"STRATEGIA_{name}": tokens[name] for name in TOKEN_NAMES},
         }
     )
+    # The web front runs on this host and passes the resident's address on in
+    # X-Forwarded-For: believed from loopback only, so rate limits count residents.
+    env.setdefault("STRATEGIA_TRUSTED_PROXIES", f'["{HOST}"]')
     if service == "notifications":
         env["STRATEGIA_SMTP_HOST"] = HOST
         env["STRATEGIA_SMTP_PORT"] = str(config.smtp_port)
+    return env
+
+
+def web_env(config: StackConfig, tokens: Mapping[str, str]) -> dict[str, str]:
+    """The web front: the services' first instances, the clerk token (its desk's sign-in)
+    and the session-signing key."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "STRATEGIA_HTTP_HOST": HOST,
+            "STRATEGIA_HTTP_PORT": str(config.web_port),
+            **{
+                f"STRATEGIA_{service.upper()}_URL": f"http://{HOST}:{config.service_ports[service]}"
+                for service in SERVICES
+            },
+            "STRATEGIA_CLERK_TOKEN": tokens["CLERK_TOKEN"],
+            "STRATEGIA_WEB_SECRET_KEY": tokens[WEB_SECRET_NAME],
+        }
+    )
     return env
 
 
@@ -355,6 +400,13 @@ def install() -> None:
     jars = kafka.ensure_kafka_jars()
     bindir = postgres.ensure_postgres_binaries()
     print(f"devtools: Kafka jars in {jars}; PostgreSQL binaries in {bindir}")
+
+
+def ensure_browser() -> None:
+    """Debian's Chromium and its WebDriver, for the web front's browser tests."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    apt_install(["chromium", "chromium-driver"], "Chromium and chromedriver (browser tests)")
 
 
 def _check_same_ports(config: StackConfig) -> None:
@@ -434,8 +486,19 @@ def up(config: StackConfig) -> None:
                 config.pid(component),
                 service_env(config, service, tokens, port=port),
             )
+        if running_pid(config, WEB) is None:
+            _require_free(config.web_port, WEB, "STRATEGIA_WEB_PORT")
+            print(f"starting web on {config.address(WEB)} ...", flush=True)
+            _spawn(
+                [_service_python(), "-m", WEB],
+                config.log(WEB),
+                config.pid(WEB),
+                web_env(config, tokens),
+            )
+        else:
+            print("web already running", flush=True)
         print(f"waiting for /health/ready (up to {READY_TIMEOUT:.0f}s) ...", flush=True)
-        wait_services_ready(config)
+        wait_services_ready(config, (*(c for c, _, _ in config.instances()), WEB))
     print_status(config)
 
 
@@ -500,7 +563,7 @@ def clean(config: StackConfig) -> None:
 
 def status_rows(config: StackConfig) -> list[tuple[str, str, str, str]]:
     rows = []
-    instances = {component for component, _, _ in config.instances()}
+    instances = {component for component, _, _ in config.instances()} | {WEB}
     for component in config.components():
         pid = running_pid(config, component)
         state = "running" if pid is not None else "stopped"
@@ -528,6 +591,7 @@ def print_status(config: StackConfig) -> None:
     print(f"logs:       {config.run_dir}/<component>.log")
     print(f"tokens:     {config.tokens_file}")
     print(f"mail:       {config.mail_dir}/*.eml")
+    print(f"web:        http://{HOST}:{config.web_port}  (the residents' pages)")
     print(f"kafka:      {HOST}:{config.kafka_port}")
     print(f"postgres:   {config.admin_dsn} (admin)")
     print(f"            postgresql://<service>@{HOST}:{config.pg_port}/<service> (services)")

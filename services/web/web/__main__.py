@@ -1,0 +1,28 @@
+"""`python -m web`: the web front on STRATEGIA_HTTP_HOST:STRATEGIA_HTTP_PORT (default :8000)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from web.config import WebSettings
+
+
+def main() -> None:
+    settings = WebSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        "web.asgi:app",
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=settings.http_workers,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()
