@@ -21,6 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from devtools.proc import DevtoolsError, free_ports, pid_alive, port_open
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.smtp_sink import SmtpSink
@@ -120,7 +121,7 @@ def test_replicas_get_their_own_ports() -> None:
 
 async def test_kafka_fixture_round_trip(kafka_bootstrap_servers: str) -> None:
     topic = f"devtools-check-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers))
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"ping", key=b"k")
@@ -128,7 +129,7 @@ async def test_kafka_fixture_round_trip(kafka_bootstrap_servers: str) -> None:
         await producer.stop()
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka_bootstrap_servers,
+        **admin_options(kafka_bootstrap_servers),
         group_id=f"g-{topic}",
         auto_offset_reset="earliest",
     )

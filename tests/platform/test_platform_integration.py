@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devtools.kafka_auth import admin_options
 from devtools.testing import (
     count,
     headers,
@@ -151,7 +152,7 @@ async def effects(pair: Pair) -> list[tuple[uuid.UUID, str]]:
 
 
 async def send_raw(pair: Pair, *values: bytes, topic: str | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=pair.kafka, max_request_size=2_000_000)
+    producer = AIOKafkaProducer(**admin_options(pair.kafka), max_request_size=2_000_000)
     await producer.start()
     try:
         for value in values:
@@ -388,7 +389,7 @@ async def test_an_unwritable_dead_letter_topic_cannot_jam_the_partition(make_pai
     at the limit, the letter is kept in the database; the partition moves on."""
 
     async def tiny_dead_letter_topic(kafka: str, topic: str) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
         await admin.start()
         try:
             await admin.create_topics(

@@ -65,6 +65,25 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
 }
 
 
+# What each service consumes: the one place a subscription is declared. The platform
+# refuses to subscribe a service to a topic not listed here, and the broker's ACLs (read
+# rights, consumer group, dead-letter topics) are derived from it
+# (shared/platform/kafka_access.py). A service's keys here are the services there are.
+SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
+    # commands from the other front channels
+    "intake": (Topic.INTAKE_SUBMISSION_COMMANDS,),
+    "groups": (Topic.INTAKE_CONSULTATIONS, Topic.INTAKE_SUBMISSIONS),
+    "notifications": (
+        Topic.INTAKE_SUBMISSIONS,
+        Topic.GROUPS_VOLUNTEER_MESSAGES,
+        Topic.GROUPS_SUBMISSIONS,
+    ),
+    "news": (),
+}
+
+SERVICES: tuple[str, ...] = tuple(SUBSCRIPTIONS)
+
+
 def _topic_by_model() -> dict[type[EventPayload], Topic]:
     found: dict[type[EventPayload], Topic] = {}
     for topic, models in TOPIC_EVENTS.items():

@@ -29,6 +29,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from devtools.proc import free_ports
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
@@ -174,7 +175,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers), acks="all")
     await producer.start()
     try:
         yield producer
@@ -378,7 +379,7 @@ async def find_delivery_failed(
 ) -> RawEnvelope:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **admin_options(bootstrap_servers),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
