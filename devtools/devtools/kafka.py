@@ -17,8 +17,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.platform.kafka_security import KafkaConnection
-
 from devtools.proc import (
     DevtoolsError,
     apt_install,
@@ -29,6 +27,7 @@ from devtools.proc import (
     terminate_pid,
     write_pid_file,
 )
+from shared.platform.kafka_security import KafkaConnection
 
 KAFKA_VERSION = "4.1.1"
 STARTED_LINE = "Kafka Server started"

@@ -155,9 +155,7 @@ def local_postgres() -> Iterator[str]:
 _Source = Callable[[], contextlib.AbstractContextManager[str]]
 
 
-def _provide(
-    what: str, env_var: str, container: _Source | None, local: _Source
-) -> Iterator[str]:
+def _provide(what: str, env_var: str, container: _Source | None, local: _Source) -> Iterator[str]:
     """Shared resolution order of the session fixtures (see the module docstring)."""
     configured = os.environ.get(env_var, "").strip()
     if configured:

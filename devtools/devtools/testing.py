@@ -143,9 +143,7 @@ async def end_offset(kafka: str, topic: str) -> int:
     ids = [partition["partition"] for partition in description.get("partitions", ())]
     if not ids:
         return 0
-    consumer = AIOKafkaConsumer(
-        **admin_options(kafka), group_id=None, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**admin_options(kafka), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
@@ -389,7 +387,7 @@ def service_environment_credentials(kafka: str, prefix: str, service: str) -> di
 
 
 def service_environment(
-    *, database_url: str, kafka: str, prefix: str, **settings: object
+    *, database_url: str, kafka: str, prefix: str, **settings: Any
 ) -> dict[str, str]:
     """`STRATEGIA_*` variables for a service process under test (see `settings_for_test`)."""
     values = base_test_settings(database_url=database_url, kafka=kafka, prefix=prefix, **settings)

@@ -24,7 +24,8 @@ AlterUserScramCredentials v0, KIP-554).
 
 `python -m shared.platform.kafka_access` applies users and ACLs with the admin's
 credentials (`STRATEGIA_KAFKA_*`), reading each principal's password from
-`STRATEGIA_KAFKA_PASSWORD_<PRINCIPAL>` (e.g. `…_INTAKE`, `…_FRONT_CHANNEL`).
+`STRATEGIA_KAFKA_PASSWORD_<NAME>` (e.g. `…_INTAKE`, `…_FRONT_CHANNEL`; the principal
+itself is `<prefix><name>`).
 """
 
 from __future__ import annotations
@@ -147,7 +148,9 @@ def acl_bindings(prefix: str = "", accesses: Iterable[Access] | None = None) -> 
     for access in all_access() if accesses is None else accesses:
         principal = f"User:{principal_name(prefix, access.name)}"
 
-        def grant(kind: ResourceType, name: str, *operations: Operation) -> None:
+        def grant(
+            kind: ResourceType, name: str, *operations: Operation, principal: str = principal
+        ) -> None:
             for operation in operations:
                 bindings.add(AclBinding(principal, kind, name, operation))
 
@@ -165,7 +168,7 @@ def acl_bindings(prefix: str = "", accesses: Iterable[Access] | None = None) -> 
 # --- protocol requests aiokafka's admin client lacks ------------------------------------------
 
 
-class _CreateAcls(Request[CreateAclsRequest_v1]):
+class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 30
 
     def __init__(self, bindings: Iterable[AclBinding]) -> None:
@@ -186,21 +189,19 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
         return request_struct_class(self._creations)
 
 
-class _DescribeAcls(Request[DescribeAclsRequest_v1]):
+class _DescribeAcls(Request[DescribeAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 29
 
     def __init__(self, principal: str) -> None:
         self._principal = principal
 
-    def build(
-        self, request_struct_class: type[DescribeAclsRequest_v1]
-    ) -> DescribeAclsRequest_v1:
+    def build(self, request_struct_class: type[DescribeAclsRequest_v1]) -> DescribeAclsRequest_v1:
         return request_struct_class(
             _RESOURCE_ANY, None, _PATTERN_ANY, self._principal, None, Operation.ANY, 1
         )
 
 
-class _DeleteAcls(Request[DeleteAclsRequest_v1]):
+class _DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 31
 
     def __init__(self, bindings: Iterable[AclBinding]) -> None:
@@ -221,7 +222,7 @@ class _DeleteAcls(Request[DeleteAclsRequest_v1]):
         return request_struct_class(self._filters)
 
 
-class _AlterScramResponse(Response):
+class _AlterScramResponse(Response):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 51
     API_VERSION = 0
     SCHEMA = Schema(
@@ -239,7 +240,7 @@ class _AlterScramResponse(Response):
     )
 
 
-class _AlterScramStruct(RequestStruct):
+class _AlterScramStruct(RequestStruct):  # type: ignore[misc]  # aiokafka is untyped
     FLEXIBLE_VERSION = True
     API_KEY = 51
     API_VERSION = 0
@@ -268,17 +269,15 @@ class _AlterScramStruct(RequestStruct):
     )
 
 
-class _AlterScram(Request[_AlterScramStruct]):
+class _AlterScram(Request[_AlterScramStruct]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 51
 
     def __init__(self, passwords: Mapping[str, str]) -> None:
-        self._upsertions = []
+        self._upsertions: list[tuple[str, int, int, bytes, bytes, dict[int, bytes]]] = []
         for user, password in sorted(passwords.items()):
             salt = secrets.token_bytes(32)
             salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
-            self._upsertions.append(
-                (user, _SCRAM_SHA_512, SCRAM_ITERATIONS, salt, salted, {})
-            )
+            self._upsertions.append((user, _SCRAM_SHA_512, SCRAM_ITERATIONS, salt, salted, {}))
 
     def build(self, request_struct_class: type[_AlterScramStruct]) -> _AlterScramStruct:
         return request_struct_class([], self._upsertions, {})
@@ -309,7 +308,7 @@ class KafkaAccessAdmin:
 
     async def _send(self, request: Request[Any]) -> Any:
         # Any node forwards these to the controller.
-        return await self._admin._send_request(request)  # noqa: SLF001
+        return await self._admin._send_request(request)
 
     async def upsert_users(self, passwords: Mapping[str, str]) -> None:
         """Create or update SCRAM-SHA-512 credentials (a new salt each time: rotation is the
@@ -333,7 +332,8 @@ class KafkaAccessAdmin:
                             acl_principal,
                             ResourceType(resource_type),
                             name,
-                            Operation(operation) if operation in Operation._value2member_map_
+                            Operation(operation)
+                            if operation in Operation._value2member_map_
                             else Operation.ANY,
                         )
                     )
@@ -364,9 +364,16 @@ async def apply_access(
         await access.sync_acls(acl_bindings(prefix), principals(prefix))
 
 
-def password_variable(principal: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() else "_" for ch in principal.upper())
+def password_variable(name: str) -> str:
+    """Where tools find the password of a principal: by its unprefixed name
+    (`STRATEGIA_KAFKA_PASSWORD_INTAKE`, `…_FRONT_CHANNEL`)."""
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.upper())
     return f"STRATEGIA_KAFKA_PASSWORD_{cleaned}"
+
+
+def principal_names() -> list[str]:
+    """Services and client roles that get a principal (unprefixed)."""
+    return [access.name for access in all_access()]
 
 
 def main(environ: Mapping[str, str]) -> int:
@@ -382,14 +389,15 @@ def main(environ: Mapping[str, str]) -> int:
         password=environ.get("STRATEGIA_KAFKA_SASL_PASSWORD"),
         ca_file=Path(ca_file) if ca_file else None,
     )
-    # Principals without a password variable keep theirs; a new one without one is an error
-    # the first service start will report (authentication failed).
     passwords = {
-        user: environ[password_variable(user)]
-        for user in principals(prefix)
-        if environ.get(password_variable(user))
+        principal_name(prefix, name): environ.get(password_variable(name), "")
+        for name in principal_names()
     }
-    missing = [password_variable(user) for user in principals(prefix) if user not in passwords]
+    missing = [
+        password_variable(name)
+        for name in principal_names()
+        if not environ.get(password_variable(name))
+    ]
     if missing:
         print(f"kafka-access: no password given in {', '.join(missing)}", file=sys.stderr)
         return 2

@@ -448,6 +448,12 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_DELIVERY_MAX_BACKOFF_SECONDS": str(settings.delivery_max_backoff_seconds),
         "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
         "STRATEGIA_GMINA_PROFILE": settings.gmina_profile,
+        # notifications' own Kafka principal, as the in-process harness has it
+        "STRATEGIA_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "STRATEGIA_KAFKA_SASL_USERNAME": settings.kafka_sasl_username or "",
+        "STRATEGIA_KAFKA_SASL_PASSWORD": (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        ),
     }
     with open(log_file, "wb") as log:
         return subprocess.Popen(
