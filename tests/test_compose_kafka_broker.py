@@ -46,7 +46,8 @@ def fake_kafka_home(home: Path) -> Path:
         path = home / "bin" / script
         path.write_text(
             "#!/bin/sh\n"
-            f'exec "{java}" -Xmx512m -Dlog4j2.configurationFile={log4j} -cp "{jars}/*" {main} "$@"\n'
+            f'exec "{java}" -Xmx512m -Dlog4j2.configurationFile={log4j}'
+            f' -cp "{jars}/*" {main} "$@"\n'
         )
         path.chmod(0o755)
     return home

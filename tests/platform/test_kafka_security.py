@@ -29,7 +29,8 @@ from devtools.kafka_auth import (
     aensure_namespace,
     principal_connection,
 )
-from devtools.testing import DEADLINE_SECONDS, unique_prefix
+from devtools.pytest_plugin import DatabaseFactory
+from devtools.testing import DEADLINE_SECONDS, settings_for_test, start_service, unique_prefix
 from shared.contracts.registry import SERVICES
 from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.platform.kafka_access import (
@@ -40,6 +41,7 @@ from shared.platform.kafka_access import (
     service_access,
 )
 from shared.platform.kafka_security import KafkaConnection
+from shared.platform.runtime import definition_of
 from shared.platform.topics_admin import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -142,6 +144,20 @@ def test_the_acl_set_follows_the_registry() -> None:
     assert set(ACCESS) == {*SERVICES, FRONT_CHANNEL}
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_registry_grants_what_the_service_uses_no_more(service: str) -> None:
+    """Built from its definition, a service subscribes to exactly its declared topics and
+    publishes only topics it may write: no right is granted that the code does not use
+    (a subscription missing from the registry is refused when the service is built)."""
+    runtime = definition_of(service).build_default().runtime
+    access = service_access(service)
+    assert set(map(str, runtime.consumer.subscribed)) == access.reads
+    assert set(map(str, runtime.published)) <= access.writes
+    assert {dead_letter_topic(t) for t in access.reads} <= access.writes
+    published_by_code = {str(t) for t in Topic if t.owner == service} - access.reads
+    assert set(map(str, runtime.published)) == published_by_code
+
+
 @pytest.mark.parametrize("name", [*SERVICES, FRONT_CHANNEL])
 async def test_a_principal_writes_only_its_topics(
     kafka_bootstrap_servers: str, prefix: str, namespace: TopicNames, name: str
@@ -225,3 +241,26 @@ async def test_bad_credentials_are_refused(
     anonymous = KafkaConnection(kafka_bootstrap_servers, "PLAINTEXT")
     with pytest.raises(KafkaConnectionError):
         await write(anonymous, namespace(Topic.INTAKE_SUBMISSIONS))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_service_runs_as_its_own_principal(
+    kafka_bootstrap_servers: str, new_database: DatabaseFactory, service: str
+) -> None:
+    """The legitimate side: built and started with nothing but its own principal's
+    credentials, each service creates its topics, joins its group and is ready."""
+    definition = definition_of(service)
+    settings = settings_for_test(
+        definition.settings,
+        database_url=await new_database.create(service),
+        kafka=kafka_bootstrap_servers,
+        prefix=unique_prefix(service),
+    )
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_connection(service).username == f"{settings.kafka_topic_prefix}{service}"
+    running = await start_service(service, settings)
+    try:
+        response = await running.client.get("/health/ready")
+        assert response.status_code == 200, response.text
+    finally:
+        await running.stop()

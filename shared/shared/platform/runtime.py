@@ -56,6 +56,7 @@ from shared.platform.http_guards import (
     SecurityHeaders,
     install_unavailable_handler,
 )
+from shared.platform.kafka_access import service_access
 from shared.platform.logging import configure_logging
 from shared.platform.messaging import DeadLetters, EventConsumer, KafkaPublisher
 from shared.platform.outbox import OutboxRelay, OutboxWriter
@@ -99,7 +100,10 @@ class ServiceRuntime(Generic[U]):
             settings.kafka_bootstrap_servers,
             security=self.kafka.faststream_security() if self.kafka.password else None,
             client_id=name,
-            enable_idempotence=True,
+            # Idempotence needs a producer id, which the broker grants only to a principal
+            # allowed to write somewhere; a service with nothing to write (news today) has
+            # no producer rights at all, and sends nothing.
+            enable_idempotence=bool(service_access(name).writes),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             logger=logging.getLogger(f"{name}.kafka"),
         )
