@@ -97,12 +97,13 @@ async def make_pair(
     ) -> Pair:
         prefix = unique_prefix("platform")
 
-        async def settings(name: str) -> ServiceSettings:
+        async def settings(name: str, service: str) -> ServiceSettings:
             return settings_for_test(
                 ServiceSettings,
                 database_url=await new_database.create(name),
                 kafka=kafka_bootstrap_servers,
                 prefix=prefix,
+                service=service,  # its own Kafka principal
                 consumer_retry_backoff_seconds=0.05,
                 consumer_max_attempts=3,
                 **overrides,
@@ -110,14 +111,14 @@ async def make_pair(
 
         producer = ServiceRuntime(
             name="intake",
-            settings=await settings("producer"),
+            settings=await settings("producer", "intake"),
             migrations=migrations,
             unit_of_work=PostgresUnitOfWork,
         )
         producer.document_publication(Topic.INTAKE_CONSULTATIONS, "test events")
         consumer = ServiceRuntime(
             name="groups",
-            settings=await settings("consumer"),
+            settings=await settings("consumer", "groups"),
             migrations=migrations,
             unit_of_work=PostgresUnitOfWork,
         )
