@@ -36,8 +36,14 @@ from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.platform.kafka_access import (
     FRONT_CHANNEL,
     Access,
+    AclBinding,
+    KafkaAccessAdmin,
+    Operation,
+    ResourceType,
+    acl_bindings,
     all_access,
     front_channel_access,
+    principals,
     service_access,
 )
 from shared.platform.kafka_security import KafkaConnection
@@ -264,3 +270,26 @@ async def test_every_service_runs_as_its_own_principal(
         assert response.status_code == 200, response.text
     finally:
         await running.stop()
+
+
+async def test_applying_again_removes_grants_the_code_no_longer_derives(
+    kafka_bootstrap_servers: str,
+) -> None:
+    """A subscription dropped from the code loses its ACL on the next apply, and applying
+    twice changes nothing (users are upserted, ACLs synced)."""
+    prefix = unique_prefix("sync")
+    await aensure_namespace(kafka_bootstrap_servers, prefix)
+    names = TopicNames(prefix)
+    user = f"{prefix}news"
+    stale = AclBinding(
+        f"User:{user}", ResourceType.TOPIC, names(Topic.INTAKE_SUBMISSIONS), Operation.READ
+    )
+    async with KafkaAccessAdmin(admin_connection(kafka_bootstrap_servers)) as admin:
+        await admin.sync_acls({stale} | acl_bindings(prefix), principals(prefix))
+        assert stale in await admin.acls_of(f"User:{user}")
+        await admin.sync_acls(acl_bindings(prefix), principals(prefix))
+        assert stale not in await admin.acls_of(f"User:{user}")
+        found: set[AclBinding] = set()
+        for principal in principals(prefix):
+            found |= await admin.acls_of(f"User:{principal}")
+    assert found == acl_bindings(prefix)
