@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -59,6 +60,7 @@ from benchmarks.services import Deployment, Infrastructure, deployment, open_con
 from benchmarks.wrk import run_wrk
 from devtools import free_ports
 from devtools.kafka import start_kafka
+from devtools.kafka_auth import register_admin
 from devtools.postgres import acreate_database, start_postgres
 from devtools.testing import end_offset
 
@@ -92,7 +94,14 @@ def infrastructure(scratch: Path) -> Iterator[tuple[str, str, dict[str, int]]]:
         yield kafka, postgres, {}
         return
     kafka_port, controller_port, pg_port = free_ports(3)
-    broker = start_kafka(scratch / "kafka", kafka_port, controller_port, scratch / "kafka.log")
+    broker = start_kafka(
+        scratch / "kafka",
+        kafka_port,
+        controller_port,
+        scratch / "kafka.log",
+        admin_password=secrets.token_hex(24),
+    )
+    register_admin(broker.admin())  # raw clients use it; the services their own principals
     # Durable, as in production: fsync and synchronous commit stay on.
     server = start_postgres(scratch / "pg", pg_port, scratch / "pg.log")
     try:

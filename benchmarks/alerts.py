@@ -23,6 +23,7 @@ import aiosmtplib
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from shared.contracts.envelope import new_envelope
 from shared.contracts.news import AlertAreaData, AlertIssued, AlertMessageType, AlertSourceKind
 from shared.contracts.topics import Topic
@@ -84,7 +85,7 @@ async def alert_fan_out(
     kafka: str, prefix: str, mail_dir: Path, *, subscribers: int, wait_seconds: float = 900
 ) -> FanOutResult:
     envelope = new_envelope(storm_warning(), producer="news")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka), acks="all")
     await producer.start()
     try:
         published = time.time()

@@ -29,7 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -52,6 +54,7 @@ from benchmarks.receipts import HEAD_BYTES, RECEIPT_NUMBER
 from benchmarks.services import Deployment, Infrastructure, open_consultation
 from devtools import free_ports
 from devtools.kafka import KafkaProcess, start_kafka
+from devtools.kafka_auth import register_admin
 from devtools.postgres import PostgresProcess, start_postgres, stop_postgres
 from devtools.testing import ServiceProcess, submission_payload
 
@@ -112,6 +115,7 @@ class Stack:
             self.kafka.port,
             self.kafka.controller_port,
             self.scratch / "kafka.log",
+            admin_password=self.kafka.admin_password,
         )
 
     def crash_postgres(self) -> None:
@@ -140,8 +144,16 @@ class Stack:
 async def running_stack(scratch: Path, services: Sequence[str]) -> AsyncIterator[Stack]:
     kafka_port, controller_port, pg_port, smtp_port = free_ports(4)
     kafka = await asyncio.to_thread(
-        start_kafka, scratch / "kafka", kafka_port, controller_port, scratch / "kafka.log"
+        functools.partial(
+            start_kafka,
+            scratch / "kafka",
+            kafka_port,
+            controller_port,
+            scratch / "kafka.log",
+            admin_password=secrets.token_hex(24),
+        )
     )
+    register_admin(kafka.admin())  # raw clients use it; the services their own principals
     postgres = await asyncio.to_thread(start_postgres, scratch / "pg", pg_port, scratch / "pg.log")
     mail_dir = scratch / "mail"
     mail_dir.mkdir()

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks.__main__ import infrastructure
 from benchmarks.groups_trends import benchmark_trends
 from benchmarks.paced import percentile
+from devtools.kafka_auth import admin_options, service_kafka_settings
 from devtools.postgres import acreate_database
 from groups.bootstrap import build
 from groups.config import GroupsSettings
@@ -65,6 +66,7 @@ async def bench_sign_ups(count: int, concurrency: int) -> None:
             log_level="WARNING",
             kafka_topic_partitions=3,
             kafka_topic_prefix=prefix,
+            **service_kafka_settings(kafka, prefix, "groups"),
         )
         groups = build(settings)
         await groups.runtime.start()
@@ -85,7 +87,7 @@ async def bench_sign_ups(count: int, concurrency: int) -> None:
                 ),
                 producer="bench",
             )
-            producer = AIOKafkaProducer(bootstrap_servers=kafka)
+            producer = AIOKafkaProducer(**admin_options(kafka))
             await producer.start()
             await producer.send_and_wait(
                 f"{prefix}{Topic.INTAKE_CONSULTATIONS}",
@@ -101,7 +103,7 @@ async def bench_sign_ups(count: int, concurrency: int) -> None:
 
             consumer = AIOKafkaConsumer(
                 f"{prefix}{Topic.GROUPS_VOLUNTEERS}",
-                bootstrap_servers=kafka,
+                **admin_options(kafka),
                 auto_offset_reset="earliest",
                 group_id=f"bench-{uuid.uuid4().hex}",
             )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devtools.kafka_auth import admin_options
+
 RECORD = os.urandom(512).hex().encode()  # 1 KiB that does not compress to nothing
 
 
@@ -32,13 +34,13 @@ async def create_topic(kafka: str, partitions: int) -> str:
     """A fresh topic whose partitions all have a leader (one record written to each), so
     no measurement includes the leader election after creation."""
     name = f"bench-raw-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    producer = AIOKafkaProducer(**admin_options(kafka), enable_idempotence=True)
     await producer.start()
     try:
         for partition in range(partitions):
@@ -49,7 +51,7 @@ async def create_topic(kafka: str, partitions: int) -> str:
 
 
 async def _produce(kafka: str, topic: str, count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    producer = AIOKafkaProducer(**admin_options(kafka), enable_idempotence=True)
     await producer.start()
     try:
         acknowledgements = [
@@ -73,7 +75,7 @@ async def produce_and_consume(kafka: str, *, count: int = 20_000, partitions: in
     """From the first send until a consumer (already subscribed) has read every record."""
     topic = await create_topic(kafka, partitions)
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka, group_id=None, auto_offset_reset="earliest"
+        topic, **admin_options(kafka), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from faststream.kafka import KafkaBroker
 
 from benchmarks.kafka_ceiling import RECORD, create_topic
+from devtools.kafka_auth import admin_connection
 from shared.platform.database import apply_migrations, create_pool
 from shared.platform.messaging import KafkaPublisher
 from shared.platform.outbox import OutboxRelay
@@ -39,7 +40,9 @@ async def relay_drain(
         await apply_migrations(database_url, Path(no_service_migrations))
     pool = await create_pool(database_url, max_size=4)
     topic = await create_topic(kafka, 3)
-    broker = KafkaBroker(kafka, enable_idempotence=True)
+    broker = KafkaBroker(
+        kafka, security=admin_connection(kafka).faststream_security(), enable_idempotence=True
+    )
     try:
         headers = {"event_type": "bench", "event_version": "1"}
         await pool.execute(

@@ -21,6 +21,10 @@ ENV_EXAMPLE = ROOT / ".env.example"
 APP_SERVICES = ("intake", "groups", "notifications", "news")
 INFRA_SERVICES = ("proxy", "kafka", "postgres", "mailpit")
 WEB = "web"
+# One-shot steps: they run to completion before the services start.
+INIT_SERVICES = ("kafka-init",)
+KAFKA_START = ROOT / "deploy" / "kafka" / "start.sh"
+KAFKA_CERTS = ROOT / "deploy" / "kafka" / "make-certs.sh"
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")
 
@@ -83,7 +87,7 @@ def workspace_members() -> list[str]:
 
 
 def test_all_services_present(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES) | {WEB}
+    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES) | set(INIT_SERVICES) | {WEB}
 
 
 def test_web_front_reaches_the_services_through_the_proxy(
@@ -124,17 +128,90 @@ def test_infrastructure_images(services: dict[str, dict[str, Any]]) -> None:
 def test_kafka_runs_single_node_kraft(services: dict[str, dict[str, Any]]) -> None:
     kafka = services["kafka"]
     env = environment(kafka)
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    node_id = env["KAFKA_NODE_ID"]
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node_id}@kafka:9093"
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert env["KAFKA_CFG_PROCESS_ROLES"] == "broker,controller"
+    node_id = env["KAFKA_CFG_NODE_ID"]
+    assert env["KAFKA_CFG_CONTROLLER_QUORUM_VOTERS"] == f"{node_id}@kafka:9093"
+    assert env["KAFKA_CFG_ADVERTISED_LISTENERS"] == "SASL_SSL://kafka:9092"
     for key in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+        "KAFKA_CFG_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_CFG_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_CFG_TRANSACTION_STATE_LOG_MIN_ISR",
     ):
         assert env[key] == "1", key
-    assert any(volume.endswith(":" + env["KAFKA_LOG_DIRS"]) for volume in kafka["volumes"])
+    assert any(volume.endswith(":" + env["KAFKA_CFG_LOG_DIRS"]) for volume in kafka["volumes"])
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> host path of the service's bind mounts."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        found[target] = source
+    return found
+
+
+def test_kafka_takes_only_authenticated_tls_clients_and_authorises_by_acl(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    kafka = services["kafka"]
+    env = environment(kafka)
+    listeners = dict(
+        item.split(":", 1) for item in env["KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    # No plaintext and no unauthenticated listener.
+    assert listeners == {"CONTROLLER": "SASL_PLAINTEXT", "SASL_SSL": "SASL_SSL"}
+    assert env["KAFKA_CFG_LISTENERS"] == "SASL_SSL://:9092,CONTROLLER://:9093"
+    assert env["KAFKA_CFG_INTER_BROKER_LISTENER_NAME"] == "SASL_SSL"
+    assert env["KAFKA_CFG_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_CFG_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == "SCRAM-SHA-512"
+    assert env["KAFKA_CFG_AUTHORIZER_CLASS_NAME"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert env["KAFKA_CFG_SUPER_USERS"] == "User:admin"
+    assert env["KAFKA_CFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_CFG_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM"] == "https"
+    assert REQUIRED_REFERENCE.fullmatch(env["KAFKA_ADMIN_PASSWORD"])
+    # Ports stay inside the compose network.
+    assert "ports" not in kafka
+    # The start script: secrets into the JAAS settings, admin's SCRAM user at format time.
+    mounted = mounts(kafka)
+    assert kafka["entrypoint"] == ["/bin/sh", "/etc/strategia/kafka-start.sh"]
+    assert Path(mounted["/etc/strategia/kafka-start.sh"]) == Path("deploy/kafka/start.sh")
+    script = KAFKA_START.read_text(encoding="utf-8")
+    assert "--add-scram" in script and "SCRAM-SHA-512=[name=admin" in script
+    assert "KAFKA_CFG_" in script
+    # TLS material from the documented script, never from the image or the repository.
+    assert Path(mounted[env["KAFKA_CFG_SSL_KEYSTORE_LOCATION"]]) == Path(
+        "deploy/kafka/certs/broker.pem"
+    )
+    assert Path(mounted[env["KAFKA_CFG_SSL_TRUSTSTORE_LOCATION"]]) == Path(
+        "deploy/kafka/certs/ca.crt"
+    )
+    assert os.access(KAFKA_CERTS, os.X_OK)
+    assert "deploy/kafka/certs/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    # The health check authenticates like any client.
+    assert "--command-config" in kafka["healthcheck"]["test"]
+
+
+def test_kafka_init_creates_every_principal_the_code_derives(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from shared.platform.kafka_access import password_variable, principal_names
+
+    init = services["kafka-init"]
+    assert init["command"] == ["python", "-m", "shared.platform.kafka_access"]
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert init["restart"] == "on-failure"
+    env = environment(init)
+    assert env["STRATEGIA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["STRATEGIA_KAFKA_SASL_USERNAME"] == "admin"
+    assert env["STRATEGIA_KAFKA_SASL_PASSWORD"].startswith("${KAFKA_ADMIN_PASSWORD:?")
+    assert Path(mounts(init)[env["STRATEGIA_KAFKA_SSL_CA_FILE"]]) == Path(
+        "deploy/kafka/certs/ca.crt"
+    )
+    # A new service or client role in the code needs its password here.
+    for name in principal_names():
+        assert REQUIRED_REFERENCE.fullmatch(env[password_variable(name)]), name
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -156,6 +233,8 @@ def test_app_service_waits_for_healthy_kafka_and_postgres(
     depends_on = services[name]["depends_on"]
     for dependency in ("kafka", "postgres"):
         assert depends_on[dependency]["condition"] == "service_healthy", dependency
+    # Its Kafka user and ACLs exist before it starts.
+    assert depends_on["kafka-init"]["condition"] == "service_completed_successfully"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -165,6 +244,13 @@ def test_app_service_settings(services: dict[str, dict[str, Any]], name: str) ->
     assert env["STRATEGIA_HTTP_HOST"] == "0.0.0.0"
     assert env["STRATEGIA_HTTP_PORT"] == "8000"
     assert env["STRATEGIA_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    # Its own Kafka principal (the default username, <prefix><service>), over verified TLS.
+    assert env["STRATEGIA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert "STRATEGIA_KAFKA_SASL_USERNAME" not in env
+    assert env["STRATEGIA_KAFKA_SASL_PASSWORD"].startswith(f"${{{name.upper()}_KAFKA_PASSWORD:?")
+    assert Path(mounts(service)[env["STRATEGIA_KAFKA_SSL_CA_FILE"]]) == Path(
+        "deploy/kafka/certs/ca.crt"
+    )
     for key in (
         "STRATEGIA_ADMIN_TOKEN",
         "STRATEGIA_COORDINATOR_TOKEN",
@@ -231,7 +317,7 @@ def test_notifications_smtp_defaults_to_mailpit(services: dict[str, dict[str, An
         assert REFERENCE.match(env[key]), key
 
 
-@pytest.mark.parametrize("name", (*APP_SERVICES, *INFRA_SERVICES, WEB))
+@pytest.mark.parametrize("name", (*APP_SERVICES, *INFRA_SERVICES, *INIT_SERVICES, WEB))
 def test_no_hard_coded_secrets(services: dict[str, dict[str, Any]], name: str) -> None:
     for key, value in environment(services[name]).items():
         if not any(word in key.upper() for word in SECRET_WORDS):

@@ -20,11 +20,16 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
+from devtools.kafka_auth import admin_options
 from devtools.proc import DevtoolsError, free_ports, pid_alive, port_open
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.smtp_sink import SmtpSink
 from devtools.stack import COMPONENTS, SERVICES, StackConfig
+from shared.contracts.topics import Topic
+from shared.platform.kafka_access import password_variable
+from shared.platform.kafka_security import KafkaConnection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +46,28 @@ def _make(target: str, env: dict[str, str], timeout: float) -> subprocess.Comple
         timeout=timeout,
         check=False,
     )
+
+
+async def the_stack_broker_enforces_acls(kafka: str, credentials: dict[str, str]) -> None:
+    notifications = KafkaConnection(
+        kafka,
+        "SASL_PLAINTEXT",
+        "notifications",
+        credentials[password_variable("notifications")],
+    )
+    producer = AIOKafkaProducer(**notifications.client_options())
+    await producer.start()
+    try:
+        # its own topic: allowed; intake's: refused (the forged receipt of the issue)
+        await producer.send_and_wait(Topic.NOTIFICATIONS_DELIVERIES, b"{}")
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(Topic.INTAKE_SUBMISSIONS, b"{}")
+    finally:
+        await producer.stop()
+    anonymous = AIOKafkaProducer(**KafkaConnection(kafka, "PLAINTEXT").client_options())
+    with pytest.raises(KafkaConnectionError):
+        await anonymous.start()
+    await anonymous.stop()
 
 
 @pytest.mark.timeout(900)
@@ -87,6 +114,14 @@ def test_make_up_and_down() -> None:
         tokens = (run_dir / "dev-tokens.env").read_text()
         for name in ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN"):
             assert f"{name}=" in tokens
+        # The broker runs secured: each service is its own principal, passwords kept 0600.
+        credentials_file = run_dir / "kafka-credentials.env"
+        assert credentials_file.stat().st_mode & 0o777 == 0o600
+        credentials = dict(
+            line.split("=", 1) for line in credentials_file.read_text().splitlines() if line
+        )
+        kafka = f"127.0.0.1:{ports['KAFKA']}"
+        asyncio.run(the_stack_broker_enforces_acls(kafka, credentials))
 
         # A second `up` leaves the running stack alone.
         again = _make("up", env, timeout=300)
@@ -124,7 +159,7 @@ def test_replicas_get_their_own_ports() -> None:
 
 async def test_kafka_fixture_round_trip(kafka_bootstrap_servers: str) -> None:
     topic = f"devtools-check-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers))
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"ping", key=b"k")
@@ -132,7 +167,7 @@ async def test_kafka_fixture_round_trip(kafka_bootstrap_servers: str) -> None:
         await producer.stop()
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka_bootstrap_servers,
+        **admin_options(kafka_bootstrap_servers),
         group_id=f"g-{topic}",
         auto_offset_reset="earliest",
     )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devtools.kafka_auth import admin_options
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
     ADMIN,
@@ -93,7 +94,7 @@ async def table_dump(service: RunningService) -> str:
 
 
 async def kafka_records(kafka: str, prefix: str) -> dict[str, list[bytes]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
     await admin.start()
     try:
         topics = [t for t in await admin.list_topics() if t.startswith(prefix)]

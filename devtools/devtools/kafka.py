@@ -27,6 +27,7 @@ from devtools.proc import (
     terminate_pid,
     write_pid_file,
 )
+from shared.platform.kafka_security import KafkaConnection
 
 KAFKA_VERSION = "4.1.1"
 STARTED_LINE = "Kafka Server started"
@@ -124,20 +125,58 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+# The broker's own super user: SCRAM credentials made at storage-format time, the broker's
+# inter-broker identity, and what tests and tools use to inspect topics and apply ACLs.
+ADMIN_USER = "admin"
+
+
+def _jaas(module: str, username: str, password: str, **users: str) -> str:
+    extra = "".join(f' user_{name}="{secret}"' for name, secret in users.items())
+    return f'{module} required username="{username}" password="{password}"{extra};'
+
+
 def write_server_properties(
-    data_dir: Path, port: int, controller_port: int, host: str = "127.0.0.1"
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    host: str = "127.0.0.1",
+    *,
+    admin_password: str,
 ) -> Path:
-    """(Re)write ``server.properties`` for a single combined broker+controller node."""
+    """(Re)write ``server.properties`` for a single combined broker+controller node.
+
+    Clients must authenticate (SASL SCRAM-SHA-512 on ``SASL_PLAINTEXT``: the listener is on
+    the loopback interface; compose adds TLS) and are authorised by KRaft's
+    ``StandardAuthorizer``: nothing is allowed without an ACL, except to the super user.
+    The controller listener takes SASL PLAIN with the admin only (SCRAM credentials live in
+    the metadata log, which a controller must read before it can check them).
+    """
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         # Static quorum of one voter: no --standalone/dynamic-quorum bookkeeping needed.
         "controller.quorum.voters": f"1@{host}:{controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"SASL_PLAINTEXT://{host}:{port}",
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": _jaas(
+            "org.apache.kafka.common.security.scram.ScramLoginModule", ADMIN_USER, admin_password
+        ),
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": _jaas(
+            "org.apache.kafka.common.security.plain.PlainLoginModule",
+            ADMIN_USER,
+            admin_password,
+            **{ADMIN_USER: admin_password},
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN_USER}",
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(data_dir / "logs"),
         # Single node: every internal topic must live with one replica.
         "offsets.topic.replication.factor": "1",
@@ -150,18 +189,34 @@ def write_server_properties(
         "group.initial.rebalance.delay.ms": "0",
         # The default 128 MiB dedupe buffer is wasted memory for local use.
         "log.cleaner.dedupe.buffer.size": "2097152",
+        # Only for principals allowed to CREATE the topic (the admin, a service's own).
         "auto.create.topics.enable": "true",
         "num.partitions": "1",
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "server.properties"
+    # It holds the admin's password: readable by its owner only.
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
     path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
     return path
 
 
-def format_storage(jars: Path, data_dir: Path, properties: Path, log_file: Path) -> None:
-    """Format the KRaft metadata log once, so topics and offsets survive restarts."""
+# Written next to the data once the metadata log holds the admin's SCRAM credentials.
+SCRAM_MARKER = "scram-admin"
+
+
+def format_storage(
+    jars: Path, data_dir: Path, properties: Path, log_file: Path, *, admin_password: str
+) -> None:
+    """Format the KRaft metadata log once, so topics and offsets survive restarts; the admin's
+    SCRAM-SHA-512 credentials are written into it (``--add-scram``)."""
     if (data_dir / "logs" / "meta.properties").is_file():
+        if not (data_dir / SCRAM_MARKER).is_file():
+            raise DevtoolsError(
+                f"{data_dir} was formatted before the broker required SASL: it has no admin "
+                f"credentials. Delete it (e.g. `rm -rf {data_dir}`) and start again."
+            )
         return  # formatted already (StorageTool would reject a different cluster id)
     java = ensure_java()
     cmd = [
@@ -172,10 +227,12 @@ def format_storage(jars: Path, data_dir: Path, properties: Path, log_file: Path)
         f"{jars}/*",
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        new_cluster_id(),
+        # "=": a random id may start with "-", which argparse takes for an option.
+        f"--cluster-id={new_cluster_id()}",
         "-c",
         str(properties),
+        "--add-scram",
+        f"SCRAM-SHA-512=[name={ADMIN_USER},password={admin_password}]",
         "--ignore-formatted",
     ]
     result = subprocess.run(
@@ -188,6 +245,7 @@ def format_storage(jars: Path, data_dir: Path, properties: Path, log_file: Path)
             f"Kafka storage format failed (exit {result.returncode}):\n"
             f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
+    (data_dir / SCRAM_MARKER).write_text(f"{ADMIN_USER}\n")
 
 
 @dataclass
@@ -201,6 +259,13 @@ class KafkaProcess:
     host: str = "127.0.0.1"
     pid_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    admin_password: str = field(default="", repr=False)
+
+    def admin(self) -> KafkaConnection:
+        """The super user's connection (topic inspection, users and ACLs)."""
+        return KafkaConnection(
+            self.bootstrap_servers, "SASL_PLAINTEXT", ADMIN_USER, self.admin_password
+        )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -250,6 +315,7 @@ def start_kafka(
     log_file: Path,
     pid_file: Path | None = None,
     *,
+    admin_password: str,
     host: str = "127.0.0.1",
     timeout: float = 90.0,
 ) -> KafkaProcess:
@@ -263,8 +329,10 @@ def start_kafka(
     jars = ensure_kafka_jars()
     java = ensure_java()
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    properties = write_server_properties(data_dir, port, controller_port, host)
-    format_storage(jars, data_dir, properties, log_file)
+    properties = write_server_properties(
+        data_dir, port, controller_port, host, admin_password=admin_password
+    )
+    format_storage(jars, data_dir, properties, log_file, admin_password=admin_password)
     offset = log_file.stat().st_size if log_file.exists() else 0
     cmd = [
         java,
@@ -305,4 +373,5 @@ def start_kafka(
         host=host,
         pid_file=pid_file,
         proc=proc,
+        admin_password=admin_password,
     )

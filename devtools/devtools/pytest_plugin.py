@@ -4,7 +4,8 @@ Kafka and PostgreSQL come, in this order of preference, from:
 
 1. ``STRATEGIA_TEST_KAFKA_BOOTSTRAP_SERVERS`` / ``STRATEGIA_TEST_POSTGRES_DSN`` (an admin DSN:
    it must be allowed to create roles and databases);
-2. testcontainers, when a Docker engine answers (``STRATEGIA_TEST_DOCKER=0`` skips this);
+2. testcontainers, when a Docker engine answers (``STRATEGIA_TEST_DOCKER=0`` skips this;
+   PostgreSQL only: Kafka must run with SASL and ACLs, see ``devtools.kafka_auth``);
 3. local processes (devtools.kafka / devtools.postgres) on free ports with throw-away data, so
    ``make test`` runs next to ``make up``.
 
@@ -19,6 +20,7 @@ import functools
 import importlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import tempfile
@@ -32,6 +34,7 @@ from typing import Any
 import pytest
 
 from devtools.kafka import start_kafka
+from devtools.kafka_auth import register_admin
 from devtools.postgres import acreate_database, create_database, drop_database, start_postgres
 from devtools.proc import free_ports
 from devtools.smtp_sink import SmtpSink
@@ -85,20 +88,6 @@ def _missing(what: str, errors: list[str]) -> RuntimeError:
 
 
 @contextlib.contextmanager
-def _kafka_container() -> Iterator[str]:
-    try:
-        from testcontainers.community.kafka import KafkaContainer
-    except ImportError:  # testcontainers < 4.10
-        from testcontainers.kafka import KafkaContainer
-    container: Any = KafkaContainer().with_kraft()
-    container.start()
-    try:
-        yield str(container.get_bootstrap_server())
-    finally:
-        container.stop()
-
-
-@contextlib.contextmanager
 def _postgres_container() -> Iterator[str]:
     try:
         from testcontainers.community.postgres import PostgresContainer
@@ -130,11 +119,19 @@ def _teardown_on_sigterm() -> None:
 
 @contextlib.contextmanager
 def local_kafka() -> Iterator[str]:
-    """A broker process on free ports with data in a temp dir; yields its bootstrap servers."""
+    """A secured broker process (SASL SCRAM-SHA-512, ACLs) on free ports with data in a temp
+    dir; yields its bootstrap servers and registers its admin (`devtools.kafka_auth`)."""
     _teardown_on_sigterm()
     with _throwaway_dir("kafka") as tmp:
         port, controller_port = free_ports(2)
-        broker = start_kafka(tmp / "data", port, controller_port, tmp / "kafka.log")
+        broker = start_kafka(
+            tmp / "data",
+            port,
+            controller_port,
+            tmp / "kafka.log",
+            admin_password=secrets.token_hex(24),
+        )
+        register_admin(broker.admin())
         try:
             yield broker.bootstrap_servers
         finally:
@@ -158,7 +155,7 @@ def local_postgres() -> Iterator[str]:
 _Source = Callable[[], contextlib.AbstractContextManager[str]]
 
 
-def _provide(what: str, env_var: str, container: _Source, local: _Source) -> Iterator[str]:
+def _provide(what: str, env_var: str, container: _Source | None, local: _Source) -> Iterator[str]:
     """Shared resolution order of the session fixtures (see the module docstring)."""
     configured = os.environ.get(env_var, "").strip()
     if configured:
@@ -166,7 +163,9 @@ def _provide(what: str, env_var: str, container: _Source, local: _Source) -> Ite
         return
     errors: list[str] = []
     sources: list[tuple[str, _Source]] = []
-    if docker_available():
+    if container is None:
+        errors.append("testcontainers: not used (it cannot run this broker's security)")
+    elif docker_available():
         sources.append(("testcontainers", container))
     else:
         errors.append("testcontainers: no Docker engine answered")
@@ -188,10 +187,10 @@ def _provide(what: str, env_var: str, container: _Source, local: _Source) -> Ite
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap_servers() -> Iterator[str]:
-    """``host:port`` of a real Kafka broker shared by the whole session."""
-    yield from _provide(
-        "Kafka broker", "STRATEGIA_TEST_KAFKA_BOOTSTRAP_SERVERS", _kafka_container, local_kafka
-    )
+    """``host:port`` of a real, secured Kafka broker shared by the whole session (its admin:
+    `devtools.kafka_auth.admin_connection`). testcontainers' Kafka module starts a broker
+    without SASL and ACLs, so Kafka comes from the environment or a local process."""
+    yield from _provide("Kafka broker", "STRATEGIA_TEST_KAFKA_BOOTSTRAP_SERVERS", None, local_kafka)
 
 
 @pytest.fixture(scope="session")

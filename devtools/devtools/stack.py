@@ -13,6 +13,7 @@ component ``<service>-k`` on the service's port + 100·(k-1), or ``STRATEGIA_<SE
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -40,6 +41,8 @@ from devtools.proc import (
     wait_port,
     write_pid_file,
 )
+from shared.platform import kafka_access
+from shared.platform.kafka_security import KafkaConnection, principal_name
 
 HOST = "127.0.0.1"
 SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
@@ -190,6 +193,10 @@ class StackConfig:
         return self.run_dir / "dev-tokens.env"
 
     @property
+    def kafka_credentials_file(self) -> Path:
+        return self.run_dir / "kafka-credentials.env"
+
+    @property
     def state_file(self) -> Path:
         return self.run_dir / "stack.json"
 
@@ -238,23 +245,23 @@ def running_pid(config: StackConfig, component: str) -> int | None:
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def load_or_create_tokens(path: Path) -> dict[str, str]:
-    """API tokens for local use: generated once, then reused (``KEY=value`` lines, mode 600)."""
+def load_or_create_tokens(
+    path: Path,
+    names: tuple[str, ...] = (*TOKEN_NAMES, WEB_SECRET_NAME),
+    *,
+    hex_values: bool = False,
+) -> dict[str, str]:
+    """Secrets for local use: generated once, then reused (``KEY=value`` lines, mode 600)."""
     tokens: dict[str, str] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
             key, sep, value = line.strip().partition("=")
-            if sep and key in TOKEN_NAMES and value:
+            if sep and key in names and value:
                 tokens[key] = value
-    names = (*TOKEN_NAMES, WEB_SECRET_NAME)
-    for line in path.read_text().splitlines() if path.is_file() else ():
-        key, sep, value = line.strip().partition("=")
-        if sep and key == WEB_SECRET_NAME and value:
-            tokens[key] = value
     if all(name in tokens for name in names):
         return tokens
     for name in names:
-        tokens.setdefault(name, secrets.token_urlsafe(32))
+        tokens.setdefault(name, secrets.token_hex(24) if hex_values else secrets.token_urlsafe(32))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -262,6 +269,47 @@ def load_or_create_tokens(path: Path) -> dict[str, str]:
         out.write("".join(f"{name}={tokens[name]}\n" for name in names))
     tmp.replace(path)
     return tokens
+
+
+# The name of a variable in the credentials file, not a password.
+KAFKA_ADMIN_PASSWORD = "STRATEGIA_KAFKA_PASSWORD_ADMIN"  # noqa: S105
+
+
+def topic_prefix() -> str:
+    return os.environ.get("STRATEGIA_KAFKA_TOPIC_PREFIX", "")
+
+
+def load_or_create_kafka_passwords(path: Path) -> dict[str, str]:
+    """SCRAM passwords of the admin and of every principal the code derives (a new service
+    gets one on the next ``up``): ``STRATEGIA_KAFKA_PASSWORD_<PRINCIPAL>`` lines, mode 600."""
+    names = (
+        KAFKA_ADMIN_PASSWORD,
+        *(kafka_access.password_variable(name) for name in kafka_access.principal_names()),
+    )
+    return load_or_create_tokens(path, names, hex_values=True)
+
+
+def apply_kafka_access(config: StackConfig, passwords: Mapping[str, str]) -> None:
+    """Create or update the principals' SCRAM users and sync their ACLs (from the code)."""
+    prefix = topic_prefix()
+    users = {
+        principal_name(prefix, name): passwords[kafka_access.password_variable(name)]
+        for name in kafka_access.principal_names()
+    }
+    asyncio.run(kafka_access.apply_access(kafka_admin(config, passwords), prefix, users))
+    print(
+        f"Kafka: {len(users)} principals, {len(kafka_access.acl_bindings(prefix))} ACLs applied",
+        flush=True,
+    )
+
+
+def kafka_admin(config: StackConfig, passwords: Mapping[str, str]) -> KafkaConnection:
+    return KafkaConnection(
+        f"{HOST}:{config.kafka_port}",
+        "SASL_PLAINTEXT",
+        kafka.ADMIN_USER,
+        passwords[KAFKA_ADMIN_PASSWORD],
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -309,9 +357,22 @@ def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: Mapping[str, str
 
 
 def service_env(
-    config: StackConfig, service: str, tokens: Mapping[str, str], *, port: int | None = None
+    config: StackConfig,
+    service: str,
+    tokens: Mapping[str, str],
+    *,
+    port: int | None = None,
+    kafka_passwords: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     env = dict(os.environ)
+    if kafka_passwords is not None:
+        # The service's own principal: it may touch only what its code uses.
+        user = principal_name(topic_prefix(), service)
+        env["STRATEGIA_KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+        env["STRATEGIA_KAFKA_SASL_USERNAME"] = user
+        env["STRATEGIA_KAFKA_SASL_PASSWORD"] = kafka_passwords[
+            kafka_access.password_variable(service)
+        ]
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
@@ -427,6 +488,7 @@ def up(config: StackConfig) -> None:
         _check_same_ports(config)
         config.state_file.write_text(config.to_json() + "\n")
         tokens = load_or_create_tokens(config.tokens_file)
+        kafka_passwords = load_or_create_kafka_passwords(config.kafka_credentials_file)
         install()
 
         if running_pid(config, "kafka") is None:
@@ -443,10 +505,12 @@ def up(config: StackConfig) -> None:
                 config.kafka_controller_port,
                 config.log("kafka"),
                 config.pid("kafka"),
+                admin_password=kafka_passwords[KAFKA_ADMIN_PASSWORD],
                 host=HOST,
             )
         else:
             print("Kafka already running", flush=True)
+        apply_kafka_access(config, kafka_passwords)
 
         if running_pid(config, "postgres") is None:
             _require_free(config.pg_port, "PostgreSQL", "STRATEGIA_PG_PORT")
@@ -484,7 +548,7 @@ def up(config: StackConfig) -> None:
                 [_service_python(), "-m", service],
                 config.log(component),
                 config.pid(component),
-                service_env(config, service, tokens, port=port),
+                service_env(config, service, tokens, port=port, kafka_passwords=kafka_passwords),
             )
         if running_pid(config, WEB) is None:
             _require_free(config.web_port, WEB, "STRATEGIA_WEB_PORT")
@@ -590,6 +654,7 @@ def print_status(config: StackConfig) -> None:
     print(f"run dir:    {config.run_dir}")
     print(f"logs:       {config.run_dir}/<component>.log")
     print(f"tokens:     {config.tokens_file}")
+    print(f"kafka SASL: {config.kafka_credentials_file} (SCRAM-SHA-512; admin: {kafka.ADMIN_USER})")
     print(f"mail:       {config.mail_dir}/*.eml")
     print(f"web:        http://{HOST}:{config.web_port}  (the residents' pages)")
     print(f"kafka:      {HOST}:{config.kafka_port}")

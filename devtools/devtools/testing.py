@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from devtools.kafka_auth import admin_options, service_kafka_settings
 from devtools.proc import free_ports
+from shared.contracts.registry import SERVICES
 from shared.platform.runtime import Service, ServiceRuntime, definition_of
 from shared.platform.settings import ServiceSettings
 
@@ -58,7 +60,7 @@ async def read_topic(
     """Read `topic` from the beginning, keeping matching records, until `until` holds."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka,
+        **admin_options(kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -119,7 +121,7 @@ def unique_prefix(label: str = "t") -> str:
 
 async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
     """How many records of `topic` (all partitions) the consumer group has committed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group_id)
@@ -130,7 +132,7 @@ async def committed_offset(kafka: str, group_id: str, topic: str) -> int:
 
 async def end_offset(kafka: str, topic: str) -> int:
     """How many records `topic` holds (all partitions)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
     await admin.start()
     try:
         # The topic's own metadata: a fresh consumer's cluster view may not list it yet
@@ -141,7 +143,7 @@ async def end_offset(kafka: str, topic: str) -> int:
     ids = [partition["partition"] for partition in description.get("partitions", ())]
     if not ids:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**admin_options(kafka), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
@@ -153,7 +155,7 @@ async def end_offset(kafka: str, topic: str) -> int:
 async def group_assignment(kafka: str, group_id: str, topic: str) -> list[set[int]]:
     """The partitions of `topic` each live member of the consumer group holds (one set per
     member, members holding none included); empty while the group is rebalancing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group_id])
@@ -223,10 +225,13 @@ def submission_payload(**changes: Any) -> dict[str, Any]:
 
 
 def base_test_settings(
-    *, database_url: str, kafka: str, prefix: str, **overrides: Any
+    *, database_url: str, kafka: str, prefix: str, service: str | None = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Settings of a service under test: quick polling, one partition, known tokens."""
+    """Settings of a service under test: quick polling, one partition, known tokens; with
+    `service`, it connects to Kafka as that service's own principal in the namespace."""
+    credentials = service_kafka_settings(kafka, prefix, service) if service else {}
     return {
+        **credentials,
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,
         "kafka_topic_prefix": prefix,
@@ -243,11 +248,30 @@ def base_test_settings(
     }
 
 
+def service_of(settings_type: type[ServiceSettings]) -> str | None:
+    """The service a settings class belongs to (`intake.config.IntakeSettings`: intake)."""
+    package = settings_type.__module__.split(".", 1)[0]
+    return package if package in SERVICES else None
+
+
 def settings_for_test(
-    settings_type: type[S], *, database_url: str, kafka: str, prefix: str, **overrides: Any
+    settings_type: type[S],
+    *,
+    database_url: str,
+    kafka: str,
+    prefix: str,
+    service: str | None = None,
+    **overrides: Any,
 ) -> S:
+    """Settings of `service` under test (by default the one `settings_type` belongs to)."""
     return settings_type(
-        **base_test_settings(database_url=database_url, kafka=kafka, prefix=prefix, **overrides)
+        **base_test_settings(
+            database_url=database_url,
+            kafka=kafka,
+            prefix=prefix,
+            service=service or service_of(settings_type),
+            **overrides,
+        )
     )
 
 
@@ -301,6 +325,17 @@ class ServiceProcess:
         self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = log_file
+        if name in SERVICES and "STRATEGIA_KAFKA_SASL_PASSWORD" not in environment:
+            # the service's own principal in the namespace of its settings (the web front
+            # is no Kafka client)
+            environment = {
+                **environment,
+                **service_environment_credentials(
+                    environment["STRATEGIA_KAFKA_BOOTSTRAP_SERVERS"],
+                    environment.get("STRATEGIA_KAFKA_TOPIC_PREFIX", ""),
+                    name,
+                ),
+            }
         self.environment = {
             **os.environ,
             **environment,
@@ -352,8 +387,15 @@ class ServiceProcess:
         self.process = None
 
 
+def service_environment_credentials(kafka: str, prefix: str, service: str) -> dict[str, str]:
+    return {
+        f"STRATEGIA_{key.upper()}": str(value)
+        for key, value in service_kafka_settings(kafka, prefix, service).items()
+    }
+
+
 def service_environment(
-    *, database_url: str, kafka: str, prefix: str, **settings: object
+    *, database_url: str, kafka: str, prefix: str, **settings: Any
 ) -> dict[str, str]:
     """`STRATEGIA_*` variables for a service process under test (see `settings_for_test`)."""
     values = base_test_settings(database_url=database_url, kafka=kafka, prefix=prefix, **settings)

@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devtools.kafka_auth import admin_options
 from devtools.testing import (
     count,
     end_offset,
@@ -99,12 +100,13 @@ async def make_pair(
     ) -> Pair:
         prefix = unique_prefix("platform")
 
-        async def settings(name: str) -> ServiceSettings:
+        async def settings(name: str, service: str) -> ServiceSettings:
             return settings_for_test(
                 ServiceSettings,
                 database_url=await new_database.create(name),
                 kafka=kafka_bootstrap_servers,
                 prefix=prefix,
+                service=service,  # its own Kafka principal
                 consumer_retry_backoff_seconds=0.05,
                 consumer_max_attempts=3,
                 **overrides,
@@ -112,14 +114,14 @@ async def make_pair(
 
         producer = ServiceRuntime(
             name="intake",
-            settings=await settings("producer"),
+            settings=await settings("producer", "intake"),
             migrations=migrations,
             unit_of_work=PostgresUnitOfWork,
         )
         producer.document_publication(Topic.INTAKE_CONSULTATIONS, "test events")
         consumer = ServiceRuntime(
             name="groups",
-            settings=await settings("consumer"),
+            settings=await settings("consumer", "groups"),
             migrations=migrations,
             unit_of_work=PostgresUnitOfWork,
         )
@@ -154,7 +156,7 @@ async def effects(pair: Pair) -> list[tuple[uuid.UUID, str]]:
 
 
 async def send_raw(pair: Pair, *values: bytes, topic: str | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=pair.kafka, max_request_size=2_000_000)
+    producer = AIOKafkaProducer(**admin_options(pair.kafka), max_request_size=2_000_000)
     await producer.start()
     try:
         for value in values:
@@ -413,7 +415,7 @@ async def test_an_unwritable_dead_letter_topic_cannot_jam_the_partition(make_pai
     at the limit, the letter is kept in the database; the partition moves on."""
 
     async def tiny_dead_letter_topic(kafka: str, topic: str) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
         await admin.start()
         try:
             await admin.create_topics(

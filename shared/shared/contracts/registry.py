@@ -79,6 +79,35 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
 }
 
 
+# What each service consumes: the one place a subscription is declared. The platform
+# refuses to subscribe a service to a topic not listed here, and the broker's ACLs (read
+# rights, consumer group, dead-letter topics) are derived from it
+# (shared/platform/kafka_access.py). A service's keys here are the services there are.
+SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
+    "intake": (
+        Topic.INTAKE_SUBMISSION_COMMANDS,  # commands from the other front channels
+        Topic.INTAKE_PRIVACY_REQUESTS,  # intake answers the requests it records, too
+        # every service's answers to data-subject requests (STRATEGIA_PRIVACY_SERVICES)
+        Topic.INTAKE_PRIVACY_REPLIES,
+        Topic.GROUPS_PRIVACY_REPLIES,
+        Topic.NOTIFICATIONS_PRIVACY_REPLIES,
+        Topic.NEWS_PRIVACY_REPLIES,
+    ),
+    "groups": (Topic.INTAKE_CONSULTATIONS, Topic.INTAKE_SUBMISSIONS, Topic.INTAKE_PRIVACY_REQUESTS),
+    "notifications": (
+        Topic.INTAKE_SUBMISSIONS,
+        Topic.GROUPS_VOLUNTEER_MESSAGES,
+        Topic.GROUPS_SUBMISSIONS,
+        Topic.NEWS_ALERTS,
+        Topic.NEWS_ARTICLES,
+        Topic.INTAKE_PRIVACY_REQUESTS,
+    ),
+    "news": (Topic.INTAKE_CONSULTATIONS, Topic.INTAKE_PRIVACY_REQUESTS),
+}
+
+SERVICES: tuple[str, ...] = tuple(SUBSCRIPTIONS)
+
+
 def _topic_by_model() -> dict[type[EventPayload], Topic]:
     found: dict[type[EventPayload], Topic] = {}
     for topic, models in TOPIC_EVENTS.items():

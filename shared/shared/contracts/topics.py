@@ -49,6 +49,12 @@ class Topic(StrEnum):
         return self.value.split(".", 1)[0]
 
 
+# Topics other front channels write and their owner consumes: the owner may read them but
+# never write them (so nobody can pass an event off as the owner's), the front channel
+# principal may only write them.
+COMMAND_TOPICS: frozenset[Topic] = frozenset({Topic.INTAKE_SUBMISSION_COMMANDS})
+
+
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DEAD_LETTER_SUFFIX}"
 

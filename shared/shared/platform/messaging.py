@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from shared.clock import utc_now
 from shared.contracts.envelope import Envelope, RawEnvelope
-from shared.contracts.registry import TOPIC_EVENTS, EventRegistry
+from shared.contracts.registry import SUBSCRIPTIONS, TOPIC_EVENTS, EventRegistry
 from shared.contracts.topics import Topic, TopicNames, dead_letter_topic
 from shared.errors import DomainError
 from shared.platform.availability import is_unavailable
@@ -324,7 +324,15 @@ class EventConsumer(Generic[U]):
         *,
         description: str | None = None,
     ) -> None:
-        """Consume every event type declared on `topic` in the registry."""
+        """Consume every event type declared on `topic` in the registry.
+
+        The subscription must be declared in the registry (`SUBSCRIPTIONS`): the broker
+        lets the service's principal read only what is declared there."""
+        if topic not in SUBSCRIPTIONS.get(self._consumer, ()):
+            raise ValueError(
+                f"{self._consumer} may not subscribe to {topic}: declare it in "
+                "SUBSCRIPTIONS (shared/contracts/registry.py), which its ACLs derive from"
+            )
         models = TOPIC_EVENTS[topic]
         registry = EventRegistry(models)
         address = self._topic_names(topic)

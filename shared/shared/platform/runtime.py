@@ -56,6 +56,7 @@ from shared.platform.http_guards import (
     SecurityHeaders,
     install_unavailable_handler,
 )
+from shared.platform.kafka_access import service_access
 from shared.platform.logging import configure_logging
 from shared.platform.messaging import DeadLetters, EventConsumer, KafkaPublisher
 from shared.platform.outbox import OutboxRelay, OutboxWriter
@@ -92,10 +93,17 @@ class ServiceRuntime(Generic[U]):
         self.topic_names = TopicNames(settings.kafka_topic_prefix)
         self.outbox = OutboxWriter(name, self.topic_names)
         self._unit_of_work_class = unit_of_work
+        # Every client of the service (consumers, the relay's and the dead letters' producer,
+        # the topic admin) connects as the service's own principal.
+        self.kafka = settings.kafka_connection(name)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            security=self.kafka.faststream_security() if self.kafka.password else None,
             client_id=name,
-            enable_idempotence=True,
+            # Idempotence needs a producer id, which the broker grants only to a principal
+            # allowed to write somewhere; a service with nothing to write (news today) has
+            # no producer rights at all, and sends nothing.
+            enable_idempotence=bool(service_access(name).writes),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             logger=logging.getLogger(f"{name}.kafka"),
         )
@@ -155,12 +163,13 @@ class ServiceRuntime(Generic[U]):
 
     async def start(self) -> None:
         configure_logging(self.name, self.settings.log_level, json_format=self.settings.log_json)
+        self.kafka.check()  # no credentials: fail now, saying which settings are missing
         await apply_migrations(self.settings.database_url, self.migrations)
         self._pool = await create_pool(
             self.settings.database_url, max_size=self.settings.database_pool_size
         )
         await ensure_topics(
-            self.settings.kafka_bootstrap_servers,
+            self.kafka,
             self._topics_to_create(),
             partitions=self.settings.kafka_topic_partitions,
             replication=self.settings.kafka_topic_replication,

@@ -7,10 +7,13 @@ nowhere else (no `os.environ` in service code).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.platform.gmina import DEFAULT_PROFILE, GminaProfile, load_profile
+from shared.platform.kafka_security import KafkaConnection, SecurityProtocol, principal_name
 
 
 class ServiceSettings(BaseSettings):
@@ -24,6 +27,14 @@ class ServiceSettings(BaseSettings):
     # Namespace of every topic and consumer group: several gminas (or test runs) can share
     # one Kafka cluster without seeing each other's events.
     kafka_topic_prefix: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,60}\.)?$")
+    # Who the service is to the broker (see shared/platform/kafka_access.py): SASL
+    # SCRAM-SHA-512, over TLS with SASL_SSL. The username defaults to the service's
+    # principal, `<kafka_topic_prefix><service>`; the password has no default.
+    kafka_security_protocol: SecurityProtocol = "SASL_PLAINTEXT"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # PEM CA bundle trusted for the broker's certificate (SASL_SSL), besides the system store.
+    kafka_ssl_ca_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     # Request bodies: the limit of routes that declare none (bytes), and how long a body may
@@ -68,6 +79,17 @@ class ServiceSettings(BaseSettings):
     # How often a retention job (shared/platform/retention.py) may run; the periods
     # themselves are the gmina profile's `[personal_data]`.
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    def kafka_connection(self, service: str) -> KafkaConnection:
+        """How `service` reaches the broker: as its own principal."""
+        password = self.kafka_sasl_password
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            username=self.kafka_sasl_username or principal_name(self.kafka_topic_prefix, service),
+            password=password.get_secret_value() if password is not None else None,
+            ca_file=self.kafka_ssl_ca_file,
+        )
 
     def gmina(self) -> GminaProfile:
         return load_profile(self.gmina_profile)

@@ -13,22 +13,26 @@ from collections.abc import Mapping
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.platform.kafka_security import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    connection: KafkaConnection,
     topics: Mapping[str, Mapping[str, str]],
     *,
     partitions: int,
     replication: int,
 ) -> None:
     """Create the missing ones among `topics` (name → topic-level configs). Existing topics
-    are left as they are: changing a live topic's settings is an operator's decision."""
+    are left as they are: changing a live topic's settings is an operator's decision.
+
+    The service's principal may create only the topics it uses (see `kafka_access`)."""
     wanted = sorted(topics)
     if not wanted:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-admin")
+    admin = AIOKafkaAdminClient(client_id="topic-admin", **connection.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from devtools.testing import (
     CLERK,
     RunningService,
@@ -169,7 +170,7 @@ async def start_groups(
     kafka_bootstrap_servers: str, new_database: Any
 ) -> AsyncIterator[StartGroups]:
     running: list[Groups] = []
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers), acks="all")
     await producer.start()
 
     async def start(clock: Clock | None = None, **overrides: Any) -> Groups:

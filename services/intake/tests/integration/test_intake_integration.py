@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devtools.kafka_auth import principal_connection
 from devtools.testing import (
     ADMIN,
     CLERK,
@@ -80,6 +81,14 @@ class Service(RunningService):
 
 
 Factory = Callable[..., Awaitable[Service]]
+
+
+def front_channel(service: Service) -> dict[str, Any]:
+    """A front channel's producer options: the one principal that may send commands."""
+    connection = principal_connection(
+        service.kafka, service.settings.kafka_topic_prefix, "front-channel"
+    )
+    return connection.client_options()
 
 
 @pytest.fixture
@@ -414,7 +423,7 @@ async def test_kafka_command_goes_through_the_same_rules(start_intake: Factory) 
         ),
         producer="epuap-gateway",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    producer = AIOKafkaProducer(**front_channel(service))
     await producer.start()
     try:
         for envelope in (bad, good, good):  # the good one is delivered twice
@@ -509,7 +518,7 @@ async def test_a_command_that_can_never_be_stored_is_dead_lettered_at_once(
         ).to_bytes()
     )
     command["data"]["body"] = "Treść z bajtem \u0000 zerowym"
-    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    producer = AIOKafkaProducer(**front_channel(service))
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -553,7 +562,7 @@ async def test_a_command_cannot_pass_for_a_clerk_or_set_its_own_receipt_time(
 
     paper = command(channel="paper", received_on=(now - timedelta(days=400)).date().isoformat())
     backdated = command(received_at=(now - timedelta(days=400)).isoformat())
-    producer = AIOKafkaProducer(bootstrap_servers=service.kafka)
+    producer = AIOKafkaProducer(**front_channel(service))
     await producer.start()
     try:
         topic = service.topic(Topic.INTAKE_SUBMISSION_COMMANDS)

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from lxml import etree
 
+from devtools.kafka_auth import admin_options
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.testing import (
     RunningService,
@@ -147,7 +148,7 @@ async def start_news(
 
 @pytest.fixture(scope="module")
 async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers), acks="all")
     await producer.start()
     try:
         yield producer

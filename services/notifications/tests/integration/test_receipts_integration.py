@@ -29,6 +29,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from devtools.proc import free_ports
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
@@ -175,7 +176,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers), acks="all")
     await producer.start()
     try:
         yield producer
@@ -380,7 +381,7 @@ async def find_delivery_failed(
 ) -> RawEnvelope:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **admin_options(bootstrap_servers),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -449,6 +450,12 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_DELIVERY_MAX_BACKOFF_SECONDS": str(settings.delivery_max_backoff_seconds),
         "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
         "STRATEGIA_GMINA_PROFILE": settings.gmina_profile,
+        # notifications' own Kafka principal, as the in-process harness has it
+        "STRATEGIA_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "STRATEGIA_KAFKA_SASL_USERNAME": settings.kafka_sasl_username or "",
+        "STRATEGIA_KAFKA_SASL_PASSWORD": (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        ),
     }
     with open(log_file, "wb") as log:
         return subprocess.Popen(

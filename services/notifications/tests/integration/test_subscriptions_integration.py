@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devtools.kafka_auth import admin_options
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
     RunningService,
@@ -226,7 +227,7 @@ def token_in(message: EmailMessage, path: str) -> str:
 
 @pytest.fixture(scope="module")
 async def kafka_producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**admin_options(kafka_bootstrap_servers), acks="all")
     await producer.start()
     try:
         yield producer
