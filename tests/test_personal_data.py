@@ -159,14 +159,21 @@ async def test_export_then_erasure_leaves_no_address(
         },
     )
     assert signed.status_code == 202, signed.text
+    subscribed = await notifications.client.post(
+        "/v1/subscriptions", json={"email": email, "topics": ["alerts", "news"]}
+    )
+    assert subscribed.status_code == 202, subscribed.text
 
     async def mailed() -> bool:
         return (
-            await notifications.count("deliveries WHERE lower(recipient) = lower($1)", email) >= 2
+            await notifications.count(
+                "deliveries WHERE lower(recipient) = lower($1) AND status = 'sent'", email
+            )
+            >= 3
             and await notifications.count("submitters") == 1
         )
 
-    await wait_for(mailed, "the receipt and the volunteer's email queued")
+    await wait_for(mailed, "the receipt, the volunteer's and the confirmation email sent")
 
     # Art. 15: every service answers with what it holds, sealed; intake assembles it.
     export = await intake.client.post("/v1/export-requests", headers=ADMIN, json={"email": email})
@@ -184,7 +191,8 @@ async def test_export_then_erasure_leaves_no_address(
     assert services["intake"]["submissions"][0]["receipt_number"] == receipt
     assert services["intake"]["submissions"][0]["submitter_phone"] == phone
     assert services["groups"]["volunteers"][0]["email"] == email.lower()
-    assert len(services["notifications"]["deliveries"]) >= 2
+    assert len(services["notifications"]["deliveries"]) >= 3
+    assert services["notifications"]["subscriptions"][0]["topics"] == ["alerts", "news"]
     assert services["news"] == {}
     # The answers travelled sealed: no reply topic carries the address.
     records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
@@ -212,6 +220,9 @@ async def test_export_then_erasure_leaves_no_address(
     row = await intake.runtime.pool.fetchrow("SELECT * FROM submissions")
     assert row["receipt_number"] == receipt and row["body"] == "Brakuje żłobka."
     assert row["submitter_email"] is None and row["submitter_name"] is None
+    # The subscription ended with the address, and its confirmation link is dead.
+    assert await notifications.count("subscriptions WHERE status = 'unsubscribed'") == 1
+    assert await notifications.count("one_time_tokens") == 0
 
     records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
     assert "intake.privacy-requests.v1" in records

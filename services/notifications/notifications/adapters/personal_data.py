@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from notifications.domain.subscriptions import CONFIRMATION_PURPOSE
 from shared.contracts.privacy import ExportRecords, PersonRef
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
 from shared.platform.retention import Purge
 
 ERASED = "(usunięto na wniosek)"
+# An erased subscription's address: unique per row (one subscription per address) and
+# never an address.
+ERASED_SUBSCRIPTION = "(erased) "
 
 
 class NotificationsPersonalData:
     """Deliveries lose the address and the message (which names the person); one still
-    pending is not sent. Submitters remembered for decision emails are forgotten."""
+    pending is not sent. Submitters remembered for decision emails are forgotten. A
+    subscription is ended and loses the address (the row stays, anonymised, because sent
+    deliveries refer to it); its unspent confirmation links stop working."""
 
     async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
         where = matches_sql(subject, email="recipient", phone=None, param=1)
@@ -28,7 +34,23 @@ class NotificationsPersonalData:
         deliveries = int(status.split()[-1])
         where = matches_sql(subject, email="email", phone=None, param=1)
         status = await conn.execute(f"DELETE FROM submitters WHERE {where}", list(subject.hashes))
-        return deliveries + int(status.split()[-1])
+        submitters = int(status.split()[-1])
+        where = matches_sql(subject, email="email", phone=None, param=1)
+        erased = await conn.fetch(
+            "UPDATE subscriptions SET email = $2 || id::text, status = 'unsubscribed',"
+            " requested_topics = NULL, requested_min_level = NULL, requested_locale = NULL,"
+            " unsubscribed_at = coalesce(unsubscribed_at, now()), updated_at = now()"
+            f" WHERE {where} RETURNING id::text",
+            list(subject.hashes),
+            ERASED_SUBSCRIPTION,
+        )
+        if erased:
+            await conn.execute(
+                "DELETE FROM one_time_tokens WHERE purpose = $1 AND subject = ANY($2::text[])",
+                CONFIRMATION_PURPOSE,
+                [row[0] for row in erased],
+            )
+        return deliveries + submitters + len(erased)
 
     async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
         found: ExportRecords = {}
@@ -48,6 +70,14 @@ class NotificationsPersonalData:
         )
         if submitters:
             found["submitters"] = [dict(row) for row in submitters]
+        where = matches_sql(subject, email="email", phone=None, param=1)
+        subscriptions = await conn.fetch(
+            "SELECT email, status, topics, min_level, locale, created_at, confirmed_at,"
+            f" unsubscribed_at FROM subscriptions WHERE {where}",
+            list(subject.hashes),
+        )
+        if subscriptions:
+            found["subscriptions"] = [dict(row) for row in subscriptions]
         return found
 
 
