@@ -350,7 +350,10 @@ class EventConsumer(Generic[U]):
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_body,
-            title=f"{topic}:{self._consumer}",
+            # A service consuming its own topic also documents publishing it under
+            # `<topic>:<service>`: the consuming side needs a name of its own.
+            title=f"{topic}:{self._consumer}"
+            + (":consumer" if topic.owner == self._consumer else ""),
             description=f"{summary}(consumes {names}; raw envelope, see the producer's document)",
         )(on_message)
         self.subscribed.append(topic)
