@@ -74,7 +74,7 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
             )
 
     runtime.add_worker("trends", trends)
-    install_privacy(runtime, GroupsPersonalData())
+    install_privacy(runtime, GroupsPersonalData(volunteering))
 
     async def housekeeping() -> None:
         await run_housekeeping(

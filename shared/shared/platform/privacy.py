@@ -44,6 +44,7 @@ from shared.contracts.privacy import (
 from shared.contracts.topics import Topic, privacy_replies_topic
 from shared.errors import FieldProblem, InvalidRequest
 from shared.platform.database import DbConnection
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 # --- naming a person without their address ---------------------------------------------------
 
@@ -168,8 +169,11 @@ def export_associated_data(request_id: uuid.UUID, service: str) -> bytes:
 class PersonalData(Protocol):
     """What a service holds about persons, over its own database (an adapter)."""
 
-    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
-        """Erase or anonymise every row naming `subject`; the number of rows changed."""
+    async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
+        """Erase or anonymise every row naming `subject` in the unit of work's transaction;
+        the number of rows changed. It gets the whole unit of work, not just its
+        connection, because erasing may be a business event too (a volunteer erased
+        leaves their group, which the service announces)."""
         ...
 
     async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
@@ -180,7 +184,7 @@ class PersonalData(Protocol):
 class HoldsNothing:
     """A service with no personal data yet: it still answers, so requests complete."""
 
-    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
+    async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
         return 0
 
     async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
@@ -227,7 +231,7 @@ def install_privacy(runtime: Any, personal_data: PersonalData) -> None:
         request = envelope.data
         conn = uow.connection
         if isinstance(request, ErasureRequested):
-            records = await personal_data.erase(conn, request.subject)
+            records = await personal_data.erase(uow, request.subject)
             records += await erase_dead_letters(conn, request.subject)
             uow.stage_event(
                 erased_model(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from groups.adapters.unit_of_work import PostgresGroupsUnitOfWork
+from groups.domain.volunteers import VolunteerStatus
+from groups.service.volunteering import Volunteering
 from shared.contracts.privacy import ExportRecords, PersonRef
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 ERASED_NAME = "(usunięto na wniosek)"
 
@@ -18,19 +22,28 @@ def _where(subject: PersonRef) -> str:
 
 
 class GroupsPersonalData:
-    """A volunteer sign-up loses the person: name, address, phone, expertise; the
-    volunteer leaves their group (and its lead seat) and the row stays, anonymous."""
+    """A volunteer sign-up loses the person: name, address, phone, expertise. A volunteer
+    still taking part leaves as on withdrawal (`Volunteering.leave`: their place, lead
+    seat and open assessments go to others, `VolunteerLeft` is announced); the row stays,
+    anonymous."""
 
-    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
+    def __init__(self, volunteering: Volunteering) -> None:
+        self._volunteering = volunteering
+
+    async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
+        if not isinstance(uow, PostgresGroupsUnitOfWork):
+            raise TypeError("groups erases within its own unit of work")
+        conn = uow.connection
         ids = await conn.fetch(
-            f"SELECT id FROM volunteers WHERE {_where(subject)} FOR UPDATE", list(subject.hashes)
+            f"SELECT id, status FROM volunteers WHERE {_where(subject)} FOR UPDATE",
+            list(subject.hashes),
         )
         if not ids:
             return 0
         volunteer_ids = [row["id"] for row in ids]
-        await conn.execute(
-            "UPDATE groups SET lead_id = NULL WHERE lead_id = ANY($1::uuid[])", volunteer_ids
-        )
+        for row in ids:
+            if row["status"] != VolunteerStatus.WITHDRAWN.value:
+                await self._volunteering.leave(uow, row["id"])
         await conn.execute(
             "DELETE FROM member_sessions WHERE volunteer_id = ANY($1::uuid[])", volunteer_ids
         )

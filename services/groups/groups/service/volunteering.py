@@ -264,6 +264,14 @@ class Volunteering:
         return await self._withdraw(uow, volunteer_id)
 
     async def _withdraw(self, uow: GroupsUnitOfWork, volunteer_id: uuid.UUID) -> Volunteer:
+        left = await self.leave(uow, volunteer_id)
+        await uow.commit()
+        return left
+
+    async def leave(self, uow: GroupsUnitOfWork, volunteer_id: uuid.UUID) -> Volunteer:
+        """The volunteer leaves (withdrawal, or erasure of their data): their place and
+        lead seat are freed, their open assessments go to the others, a waiting volunteer
+        may take the place. The caller commits."""
         now = self.now()
         volunteer = await volunteer_of(uow, volunteer_id)
         await uow.consultations.lock(consultation_id_of(volunteer))
@@ -295,7 +303,6 @@ class Volunteering:
         )
         consultation = await consultation_of(uow, consultation_id)
         await self._place_everyone(uow, consultation, now, shrunk=freed)
-        await uow.commit()
         return left
 
     # --- placement -----------------------------------------------------------------

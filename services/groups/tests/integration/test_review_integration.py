@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
-from devtools.testing import COORDINATOR, body, eventually, read_topic
+from devtools.testing import COORDINATOR, body, eventually, read_topic, wait_for
+from shared.clock import utc_now
+from shared.contracts.privacy import ErasureRequested
 from shared.contracts.topics import Topic
+from shared.platform.privacy import subject_for_email
 
 from .conftest import Groups
 
@@ -238,6 +241,52 @@ async def test_withdrawal_hands_open_assessments_to_other_members(groups: Groups
         assigned = await assessors(groups, submission_id)
         assert leaver not in assigned
         assert assigned <= remaining and len(assigned) == 2
+
+
+async def test_an_erased_member_leaves_and_hands_open_assessments_over(groups: Groups) -> None:
+    """RODO erasure of a member is a departure too: their open assessments go to the
+    others and `VolunteerLeft` is announced, as on withdrawal."""
+    consultation_id = await groups.consultation()
+    emails = await form_group(groups, consultation_id, "social")
+    social = await group_id_of(groups, consultation_id, "social")
+    submissions = [await groups.submission(consultation_id, theme="social") for _ in range(3)]
+    for submission_id in submissions:
+        await routed(groups, submission_id)
+    leaver = next(iter(await assessors(groups, submissions[0])))
+    email = await groups.runtime.pool.fetchval("SELECT email FROM volunteers WHERE id = $1", leaver)
+    assert email in emails
+    request_id = uuid.uuid4()
+    await groups.publish(
+        Topic.INTAKE_PRIVACY_REQUESTS,
+        ErasureRequested(
+            request_id=request_id, subject=subject_for_email(email), requested_at=utc_now()
+        ),
+        key=request_id,
+    )
+
+    async def erased() -> bool:
+        row = await groups.runtime.pool.fetchrow(
+            "SELECT email, status FROM volunteers WHERE id = $1", leaver
+        )
+        return row is not None and row["email"] is None and row["status"] == "withdrawn"
+
+    await wait_for(erased, "the member's erasure")
+    remaining = await members(groups, social)
+    assert leaver not in remaining and len(remaining) == 2
+    for submission_id in submissions:
+        assigned = await assessors(groups, submission_id)
+        assert leaver not in assigned
+        assert assigned <= remaining and len(assigned) == 2
+    left = await read_topic(
+        groups.settings.kafka_bootstrap_servers,
+        groups.topic(Topic.GROUPS_VOLUNTEERS),
+        until=lambda found: bool(found),
+        keep=lambda r: (
+            body(r)["event_type"] == "groups.VolunteerLeft"
+            and body(r)["data"]["volunteer_id"] == str(leaver)
+        ),
+    )
+    assert body(left[0])["data"]["group_id"] == social
 
 
 async def test_duplicates_are_flagged_and_confirmed_ones_count_as_support(groups: Groups) -> None:

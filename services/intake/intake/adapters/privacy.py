@@ -10,6 +10,7 @@ from shared.contracts.privacy import ExportRecords, PersonRef, SealedBox, Subjec
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
 from shared.platform.retention import Purge
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 
 class PostgresPrivacyRequests:
@@ -81,7 +82,8 @@ class IntakePersonalData:
     def _where(subject: PersonRef) -> str:
         return matches_sql(subject, email="submitter_email", phone="submitter_phone", param=1)
 
-    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
+    async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
+        conn = uow.connection
         assignments = ", ".join(f"{column} = NULL" for column in _PERSON_COLUMNS)
         status = await conn.execute(
             f"UPDATE submissions SET {assignments} WHERE {self._where(subject)}",

@@ -7,6 +7,7 @@ from shared.contracts.privacy import ExportRecords, PersonRef
 from shared.platform.database import DbConnection
 from shared.platform.privacy import matches_sql
 from shared.platform.retention import Purge
+from shared.platform.unit_of_work import PostgresUnitOfWork
 
 ERASED = "(usunięto na wniosek)"
 # An erased subscription's address: unique per row (one subscription per address) and
@@ -20,7 +21,8 @@ class NotificationsPersonalData:
     subscription is ended and loses the address (the row stays, anonymised, because sent
     deliveries refer to it); its unspent confirmation links stop working."""
 
-    async def erase(self, conn: DbConnection, subject: PersonRef) -> int:
+    async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
+        conn = uow.connection
         where = matches_sql(subject, email="recipient", phone=None, param=1)
         status = await conn.execute(
             "UPDATE deliveries SET recipient = '', subject = $2, text_body = '',"
