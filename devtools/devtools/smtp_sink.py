@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 PROCESS_MARKER = "devtools.smtp_sink"
+TEMPORARY_FAILURE_PREFIX = "tempfail"
 
 
 class MaildirHandler:
@@ -34,6 +35,21 @@ class MaildirHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd hook name)
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        # A recipient whose address starts with `tempfail` is refused for now, as a busy
+        # mailbox would be: the tests' way to make one message fail while the relay works.
+        if address.lower().startswith(TEMPORARY_FAILURE_PREFIX):
+            return "450 4.2.1 Mailbox busy, try again later (sink)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd hook name)
         content = envelope.original_content or envelope.content or b""

@@ -97,7 +97,7 @@ class SmtpSender:
         async with self._slots:
             connection: _Connection | None = None
             try:
-                connection = await self._checkout()
+                connection = await self._checkout_or_unavailable()
                 await connection.client.sendmail(
                     self._envelope_sender, [delivery.recipient], rendered.data, mail_options=options
                 )
@@ -116,6 +116,18 @@ class SmtpSender:
                 raise
             connection.last_used = time.monotonic()
             self._idle.append(connection)
+
+    async def _checkout_or_unavailable(self) -> _Connection:
+        try:
+            return await self._checkout()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            # No conversation about this message took place: the relay is unreachable (or
+            # refused us as a client), whatever the message.
+            self._drop_idle_after_connection_failure(error)
+            raise SendFailed(
+                f"SMTP relay unavailable: {type(error).__name__}: {error}",
+                relay_unavailable=True,
+            ) from error
 
     async def _checkout(self) -> _Connection:
         now = time.monotonic()

@@ -179,6 +179,12 @@ class Delivery:
             self, status=DeliveryStatus.SENT, attempts=self.attempts + 1, sent_at=now
         )
 
+    def wait_for_relay(self, error: str) -> Delivery:
+        """The relay could not be reached: no attempt is counted and the delivery stays
+        due; the error is kept so an operator sees why the mail waits."""
+        self._require_pending("wait")
+        return dataclasses.replace(self, last_error=error[:MAX_ERROR_LENGTH])
+
     def record_failure(
         self, error: str, now: datetime, policy: RetryPolicy, *, permanent: bool = False
     ) -> Delivery:

@@ -31,6 +31,12 @@ Failures are retried with capped exponential back-off (`RetryPolicy`); after the
 attempt, or at once for a permanently refused address, the delivery is failed and a
 `DeliveryFailed` event is written to the outbox in the same transaction.
 
+A relay that cannot be reached at all is an outage, not a failure of the messages: their
+attempts are not counted (an hour-long outage must not fail every email), they stay due,
+and the dispatcher probes the relay again after a short, capped back-off
+(`RELAY_OUTAGE_MAX_BACKOFF_SECONDS`), so mail flows again within seconds of the relay's
+return instead of after each delivery's own retry delay.
+
 Before sending, each delivery goes through the `prepare` hooks inside the batch's
 transaction (e.g. a confirmation email gets its single-use token issued there, so the
 token exists exactly if the email was recorded as sent).
@@ -58,6 +64,10 @@ from shared.platform.privacy import email_hash, redact
 
 log = logging.getLogger(__name__)
 
+# While the relay is unreachable, probe it with the next batch after 0.5, 1, 2, 4, 5, 5… s.
+RELAY_OUTAGE_FIRST_BACKOFF_SECONDS = 0.5
+RELAY_OUTAGE_MAX_BACKOFF_SECONDS = 5.0
+
 Prepare = Callable[[NotificationsUnitOfWork, Delivery], Awaitable[Delivery]]
 
 
@@ -83,6 +93,8 @@ class EmailDispatcher:
         self._waker = NotifyWaker(DISPATCH_CHANNEL)
         # Set when the worker is being stopped: hand nothing new to the relay.
         self._stopping = False
+        # The back-off before probing an unreachable relay again; None while it answers.
+        self.relay_outage_backoff: float | None = None
 
     async def run(self, listener: DbConnection) -> None:
         """The worker: dispatch while work is due, else sleep until woken or due.
@@ -94,6 +106,8 @@ class EmailDispatcher:
         async with self._waker.listening(listener):
             while True:
                 if await self._dispatch_to_completion():
+                    if self.relay_outage_backoff is not None:
+                        await asyncio.sleep(self.relay_outage_backoff)
                     continue
                 await self._waker.sleep(await self._idle_seconds())
 
@@ -136,6 +150,11 @@ class EmailDispatcher:
                 prepared.append(delivery)
             attempts = await asyncio.gather(*(self._attempt(delivery) for delivery in prepared))
             now = await uow.deliveries.database_now()
+            unreachable = [
+                delivery.wait_for_relay(failure.reason)
+                for delivery, failure, tried in attempts
+                if tried and failure is not None and failure.relay_unavailable
+            ]
             outcomes = [
                 delivery.mark_sent(now)
                 if failure is None
@@ -143,15 +162,36 @@ class EmailDispatcher:
                     failure.reason, now, self._policy, permanent=failure.permanent
                 )
                 for delivery, failure, tried in attempts
-                if tried
+                if tried and (failure is None or not failure.relay_unavailable)
             ]
-            await uow.deliveries.save_progress(outcomes)
+            await uow.deliveries.save_progress([*outcomes, *unreachable])
             for outcome in outcomes:
                 if outcome.status is DeliveryStatus.FAILED:
                     self._stage_failure(uow, outcome)
             await uow.commit()
         self._log_outcomes(outcomes, left=len(claimed) - len(outcomes))
+        self._note_relay(
+            unreachable, delivered=any(o.status is DeliveryStatus.SENT for o in outcomes)
+        )
         return len(claimed)
+
+    def _note_relay(self, unreachable: Sequence[Delivery], *, delivered: bool) -> None:
+        """Enter, prolong or end a relay outage after a batch."""
+        if delivered or not unreachable:
+            if self.relay_outage_backoff is not None:
+                log.info("the SMTP relay answers again")
+            self.relay_outage_backoff = None
+            return
+        if self.relay_outage_backoff is None:
+            self.relay_outage_backoff = RELAY_OUTAGE_FIRST_BACKOFF_SECONDS
+            log.warning(
+                "the SMTP relay is unavailable; deliveries wait without using up attempts",
+                extra={"error": unreachable[0].last_error},
+            )
+        else:
+            self.relay_outage_backoff = min(
+                self.relay_outage_backoff * 2, RELAY_OUTAGE_MAX_BACKOFF_SECONDS
+            )
 
     async def _attempt(self, delivery: Delivery) -> tuple[Delivery, SendFailed | None, bool]:
         """Send one delivery: (the delivery, its failure or None, whether it was tried)."""

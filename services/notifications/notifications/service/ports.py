@@ -33,13 +33,19 @@ class SendFailed(Exception):
     """The relay did not accept the message.
 
     `permanent` means retrying cannot help (e.g. the recipient's mailbox does not exist);
-    anything else (relay down, timeout, temporary refusal) is worth another attempt.
+    anything else (relay down, timeout, temporary refusal) is worth another attempt;
+    `relay_unavailable` means no connection to the relay could be made.
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, relay_unavailable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        # The relay could not be reached at all: says nothing about this message, so the
+        # attempt is not counted against it (an outage must not use up its retries).
+        self.relay_unavailable = relay_unavailable
 
 
 class EmailSender(Protocol):

@@ -240,3 +240,41 @@ async def test_a_batch_records_each_outcome_and_a_stop_sends_nothing_new(store: 
     assert statuses["r1@example.org"] is DeliveryStatus.PENDING and attempts["r1@example.org"] == 1
     assert attempts["r2@example.org"] == attempts["r3@example.org"] == 0
     assert [d.recipient for d in sender.sent] == ["r0@example.org"]
+
+
+class UnreachableRelay(RecordingSender):
+    """A relay nobody can connect to, until `back` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.back = False
+
+    async def send(self, delivery: Delivery) -> None:
+        if not self.back:
+            raise SendFailed("ConnectionRefusedError", relay_unavailable=True)
+        await super().send(delivery)
+
+
+async def test_a_relay_outage_uses_up_no_attempts_and_mail_flows_when_it_returns(
+    store: FakeStore,
+) -> None:
+    for index in range(3):
+        queue(store, f"o{index}@example.org", DeliveryPriority.NORMAL, minutes=index)
+    store.now = NOW + timedelta(minutes=10)
+    relay = UnreachableRelay()
+    worker = dispatcher(store, relay, batch_size=10, concurrency=2)
+    backoffs = []
+    for _ in range(6):  # longer than RetryPolicy's three attempts
+        await worker.dispatch_batch()
+        backoffs.append(worker.relay_outage_backoff)
+    rows = list(store.deliveries.rows.values())
+    assert all(d.status is DeliveryStatus.PENDING and d.attempts == 0 for d in rows)
+    assert all(d.last_error == "ConnectionRefusedError" for d in rows)  # why it waits
+    # Still due now, not after a retry delay: the next probe sends them.
+    assert all(d.is_due(store.now) for d in rows)
+    assert backoffs == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    relay.back = True
+    assert await worker.dispatch_batch() == 3
+    assert worker.relay_outage_backoff is None
+    assert sorted(d.recipient for d in relay.sent) == [f"o{i}@example.org" for i in range(3)]
+    assert all(d.attempts == 1 for d in store.deliveries.rows.values())
