@@ -169,22 +169,25 @@ def acl_bindings(prefix: str = "", accesses: Iterable[Access] | None = None) -> 
 # --- protocol requests aiokafka's admin client lacks ------------------------------------------
 
 
+def _acl_tuple(b: AclBinding) -> tuple[int, str, int, str, str, int, int]:
+    """An ACL binding as CreateAcls creations and DeleteAcls filters both spell it: a
+    LITERAL resource, any host, ALLOW."""
+    return (
+        int(b.resource_type),
+        b.resource_name,
+        _PATTERN_LITERAL,
+        b.principal,
+        "*",
+        int(b.operation),
+        _PERMISSION_ALLOW,
+    )
+
+
 class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 30
 
     def __init__(self, bindings: Iterable[AclBinding]) -> None:
-        self._creations = [
-            (
-                int(b.resource_type),
-                b.resource_name,
-                _PATTERN_LITERAL,
-                b.principal,
-                "*",
-                int(b.operation),
-                _PERMISSION_ALLOW,
-            )
-            for b in bindings
-        ]
+        self._creations = [_acl_tuple(b) for b in bindings]
 
     def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
         return request_struct_class(self._creations)
@@ -206,18 +209,7 @@ class _DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]  # aioka
     API_KEY = 31
 
     def __init__(self, bindings: Iterable[AclBinding]) -> None:
-        self._filters = [
-            (
-                int(b.resource_type),
-                b.resource_name,
-                _PATTERN_LITERAL,
-                b.principal,
-                "*",
-                int(b.operation),
-                _PERMISSION_ALLOW,
-            )
-            for b in bindings
-        ]
+        self._filters = [_acl_tuple(b) for b in bindings]
 
     def build(self, request_struct_class: type[DeleteAclsRequest_v1]) -> DeleteAclsRequest_v1:
         return request_struct_class(self._filters)

@@ -56,31 +56,40 @@ class NotificationsPersonalData:
 
     async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
         found: ExportRecords = {}
-        where = matches_sql(subject, email="recipient", phone=None, param=1)
-        deliveries = await conn.fetch(
-            "SELECT id, purpose, recipient, language, subject, text_body, status, created_at,"
-            f" sent_at, failed_at FROM deliveries WHERE {where} ORDER BY created_at",
-            list(subject.hashes),
-        )
-        if deliveries:
-            found["deliveries"] = [dict(row) for row in deliveries]
-        where = matches_sql(subject, email="email", phone=None, param=1)
-        submitters = await conn.fetch(
-            f"SELECT submission_id, email, language, consultation_title, recorded_at"
-            f" FROM submitters WHERE {where}",
-            list(subject.hashes),
-        )
-        if submitters:
-            found["submitters"] = [dict(row) for row in submitters]
-        where = matches_sql(subject, email="email", phone=None, param=1)
-        subscriptions = await conn.fetch(
-            "SELECT email, status, topics, min_level, locale, created_at, confirmed_at,"
-            f" unsubscribed_at FROM subscriptions WHERE {where}",
-            list(subject.hashes),
-        )
-        if subscriptions:
-            found["subscriptions"] = [dict(row) for row in subscriptions]
+        for table, columns, address, order in _EXPORTED:
+            where = matches_sql(subject, email=address, phone=None, param=1)
+            rows = await conn.fetch(
+                f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order}",
+                list(subject.hashes),
+            )
+            if rows:
+                found[table] = [dict(row) for row in rows]
         return found
+
+
+# What an export shows of each table: (table, columns, the column holding the address,
+# the order of the rows).
+_EXPORTED = (
+    (
+        "deliveries",
+        "id, purpose, recipient, language, subject, text_body, status, created_at, sent_at,"
+        " failed_at",
+        "recipient",
+        "created_at",
+    ),
+    (
+        "submitters",
+        "submission_id, email, language, consultation_title, recorded_at",
+        "email",
+        "recorded_at",
+    ),
+    (
+        "subscriptions",
+        "email, status, topics, min_level, locale, created_at, confirmed_at, unsubscribed_at",
+        "email",
+        "created_at",
+    ),
+)
 
 
 def purge_after(days: int) -> Purge:
