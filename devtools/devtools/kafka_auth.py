@@ -25,7 +25,13 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
-from shared.platform.kafka_access import apply_access, principals
+from shared.platform.kafka_access import (
+    AclBinding,
+    KafkaAccessAdmin,
+    acl_bindings,
+    apply_access,
+    principals,
+)
 from shared.platform.kafka_security import KafkaConnection, SecurityProtocol, principal_name
 
 _ADMINS: dict[str, KafkaConnection] = {}
@@ -86,7 +92,26 @@ async def aensure_namespace(kafka: str, prefix: str) -> None:
         return
     passwords = {user: principal_password(user) for user in principals(prefix)}
     await apply_access(admin_connection(kafka), prefix, passwords)
+    await _until_authorizer_has(kafka, prefix)
     _READY.add((kafka, prefix))
+
+
+async def _until_authorizer_has(kafka: str, prefix: str, deadline_s: float = 30.0) -> None:
+    """The broker's authorizer applies new ACLs from the metadata log a moment after
+    CreateAcls answers: a client of the namespace must not start before they hold."""
+    wanted = acl_bindings(prefix)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    async with KafkaAccessAdmin(admin_connection(kafka)) as admin:
+        while True:
+            found: set[AclBinding] = set()
+            for principal in principals(prefix):
+                found |= await admin.acls_of(f"User:{principal}")
+            if found == wanted:
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"the broker did not apply the ACLs of namespace {prefix!r}")
+            await asyncio.sleep(0.05)
 
 
 def ensure_namespace(kafka: str, prefix: str) -> None:

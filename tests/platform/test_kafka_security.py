@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,7 +30,13 @@ from devtools.kafka_auth import (
     principal_connection,
 )
 from devtools.pytest_plugin import DatabaseFactory
-from devtools.testing import DEADLINE_SECONDS, settings_for_test, start_service, unique_prefix
+from devtools.testing import (
+    DEADLINE_SECONDS,
+    eventually,
+    settings_for_test,
+    start_service,
+    unique_prefix,
+)
 from shared.contracts.registry import SERVICES
 from shared.contracts.topics import COMMAND_TOPICS, Topic, TopicNames, dead_letter_topic
 from shared.platform.kafka_access import (
@@ -291,12 +297,28 @@ async def test_applying_again_removes_grants_the_code_no_longer_derives(
     stale = AclBinding(
         f"User:{user}", ResourceType.TOPIC, names(Topic.INTAKE_SUBMISSIONS), Operation.READ
     )
+    # The broker's authorizer applies ACL changes from the metadata log a moment after
+    # CreateAcls/DeleteAcls answer, so what it describes is awaited, not read once.
     async with KafkaAccessAdmin(admin_connection(kafka_bootstrap_servers)) as admin:
+
+        async def granted() -> set[AclBinding]:
+            found: set[AclBinding] = set()
+            for principal in principals(prefix):
+                found |= await admin.acls_of(f"User:{principal}")
+            return found
+
+        await eventually(lambda: granted_as(granted, acl_bindings(prefix)), "the namespace's ACLs")
         await admin.sync_acls({stale} | acl_bindings(prefix), principals(prefix))
-        assert stale in await admin.acls_of(f"User:{user}")
+        await eventually(
+            lambda: granted_as(granted, {stale} | acl_bindings(prefix)), "the stale grant"
+        )
         await admin.sync_acls(acl_bindings(prefix), principals(prefix))
-        assert stale not in await admin.acls_of(f"User:{user}")
-        found: set[AclBinding] = set()
-        for principal in principals(prefix):
-            found |= await admin.acls_of(f"User:{principal}")
-    assert found == acl_bindings(prefix)
+        await eventually(
+            lambda: granted_as(granted, acl_bindings(prefix)), "the stale grant removed"
+        )
+
+
+async def granted_as(
+    granted: Callable[[], Awaitable[set[AclBinding]]], wanted: set[AclBinding]
+) -> bool:
+    return await granted() == wanted

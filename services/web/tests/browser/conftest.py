@@ -18,7 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
@@ -183,6 +187,23 @@ def _options(javascript: bool) -> Options:
     return options
 
 
+def replaced(page: Any) -> Callable[[WebDriver], bool]:
+    """Like Selenium's `staleness_of`, also when Chromium, asked about the old page's node
+    in the middle of the navigation, answers "Node … does not belong to the document"
+    (seen under load) instead of a stale-element error: that node is gone either way."""
+    stale = staleness_of(page)
+
+    def check(driver: WebDriver) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+
+    return check
+
+
 class Browser:
     """A Chromium session with helpers: open a page, fill forms, check axe, screenshot."""
 
@@ -221,7 +242,7 @@ class Browser:
     def click(self, css: str) -> None:
         page = self.find("html")
         self.find(css).click()
-        self.wait(staleness_of(page), f"the page after clicking {css}")
+        self.wait(replaced(page), f"the page after clicking {css}")
 
     def wait(self, condition: Callable[[WebDriver], Any], what: str) -> Any:
         return WebDriverWait(
