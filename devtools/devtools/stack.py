@@ -41,7 +41,13 @@ from devtools.proc import (
 
 HOST = "127.0.0.1"
 SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
-TOKEN_NAMES: tuple[str, ...] = ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN")
+# API tokens of the roles, and the secret notifications derives subscribers' links from.
+TOKEN_NAMES: tuple[str, ...] = (
+    "ADMIN_TOKEN",
+    "COORDINATOR_TOKEN",
+    "CLERK_TOKEN",
+    "SUBSCRIPTION_LINK_SECRET",
+)
 READY_TIMEOUT = 120.0
 # Written into every run dir we create: ``clean`` deletes only directories carrying it, so a
 # mistyped STRATEGIA_RUN_DIR can never make it delete something else.
