@@ -450,6 +450,11 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
         "STRATEGIA_GMINA_PROFILE": settings.gmina_profile,
     }
+    # Required: without it notifications refuses to start.
+    if settings.subscription_link_secret is not None:
+        env["STRATEGIA_SUBSCRIPTION_LINK_SECRET"] = (
+            settings.subscription_link_secret.get_secret_value()
+        )
     with open(log_file, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "notifications"],

@@ -34,6 +34,7 @@ from devtools.testing import (
     unique_prefix,
     wait_for,
 )
+from notifications.adapters.personal_data import NotificationsPersonalData
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
 from notifications.domain.deliveries import ComposedEmail, DeliveryPriority, Purpose
@@ -53,6 +54,7 @@ from shared.contracts.news import (
 from shared.contracts.topics import Topic, TopicNames
 from shared.platform.database import create_pool
 from shared.platform.outbox import OutboxWriter, envelope_headers
+from shared.platform.privacy import subject_for_email
 
 pytestmark = pytest.mark.integration
 
@@ -386,6 +388,37 @@ async def test_a_confirmation_link_works_the_moment_its_email_arrives(harness: H
             list(emails),
         )
         assert rows[0]["n"] == len(emails)
+
+
+async def test_a_subscriber_is_exported_and_erased(harness: Harness) -> None:
+    """RODO: the subscription is part of the export (without any link secret), and
+    erasure removes it with the emails sent to it, also the ones sharing a message."""
+    person, other = address("rodo"), address("other")
+    await harness.subscribe_by_email(person, ["alerts"])
+    await harness.subscribe_by_email(other, ["alerts"])
+    await harness.alert(alert_event(2))
+    await harness.settle(2)
+    assert len(await harness.mail_to(person)) == 2
+    running = harness.running
+    assert running is not None
+    personal = NotificationsPersonalData()
+    async with running.runtime.pool.acquire() as conn:
+        exported = await personal.export(conn, subject_for_email(person.upper()))
+    [subscription] = exported["subscriptions"]
+    assert subscription["email"] == person and subscription["status"] == "confirmed"
+    assert {row["purpose"] for row in exported["deliveries"]} == {
+        "subscription_confirmation",
+        "alert",
+    }
+    async with running.runtime.pool.acquire() as conn, conn.transaction():
+        erased = await personal.erase(conn, subject_for_email(person))
+    assert erased == 3  # the subscription and its two emails
+    assert await harness.tables_holding(person) == []
+    rows = await harness.sql("SELECT status FROM subscriptions WHERE email = $1", other)
+    assert [row["status"] for row in rows] == ["confirmed"]  # nobody else's
+    await harness.alert(alert_event(3))
+    await harness.settle(3)
+    assert len(await harness.mail_to(other)) == 3
 
 
 # --- alerts to subscribers -------------------------------------------------------------
