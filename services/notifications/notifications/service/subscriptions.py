@@ -129,7 +129,8 @@ class SubscriptionService:
         `uow` is the hook's own unit of work, not the batch's: the tokens are committed
         here, before the dispatcher hands the emails to the relay, so whoever reads the
         email — however fast — finds its link valid. A crash between this commit and the
-        sending leaves tokens nobody received (they expire unused); an email sent again
+        sending, or an attempt the relay refuses (retried later with a new token), leaves
+        tokens nobody received: they expire unused. An email sent again
         after a crash (accepted by the relay, not yet recorded) is prepared again and
         carries a new token, while the first copy's stays valid too — whichever is used
         first confirms, and confirming revokes the other (see `confirm`)."""
