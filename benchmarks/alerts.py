@@ -46,10 +46,9 @@ async def add_subscribers(database_url: str, count: int) -> None:
     try:
         await conn.execute(
             "INSERT INTO subscriptions (id, email, status, topics, min_level, locale,"
-            " link_token, created_at, updated_at, confirmed_at)"
+            " created_at, updated_at, confirmed_at)"
             " SELECT gen_random_uuid(), 'bench-' || i || '@example.org', 'confirmed',"
             " ARRAY['alerts'], 1, CASE WHEN i % 10 = 0 THEN 'en' ELSE 'pl' END,"
-            " replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''),"
             " now(), now(), now() FROM generate_series(1, $1) AS i",
             count,
         )

@@ -46,7 +46,13 @@ from shared.platform.kafka_security import KafkaConnection, principal_name
 
 HOST = "127.0.0.1"
 SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
-TOKEN_NAMES: tuple[str, ...] = ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN")
+# API tokens of the roles, and the secret notifications derives subscribers' links from.
+TOKEN_NAMES: tuple[str, ...] = (
+    "ADMIN_TOKEN",
+    "COORDINATOR_TOKEN",
+    "CLERK_TOKEN",
+    "SUBSCRIPTION_LINK_SECRET",
+)
 # The web front's session-signing key: generated once with the tokens, given only to web.
 WEB_SECRET_NAME = "WEB_SECRET_KEY"  # noqa: S105 (the variable's name, not a secret)
 WEB = "web"

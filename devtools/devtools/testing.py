@@ -193,6 +193,8 @@ CLERK_TOKEN = f"clerk-{secrets.token_hex(12)}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 COORDINATOR = {"Authorization": f"Bearer {COORDINATOR_TOKEN}"}
 CLERK = {"Authorization": f"Bearer {CLERK_TOKEN}"}
+# The server secret notifications derives subscribers' link tokens from.
+SUBSCRIPTION_LINK_SECRET = secrets.token_urlsafe(32)
 
 
 def consultation_payload(**changes: Any) -> dict[str, Any]:
@@ -239,6 +241,8 @@ def base_test_settings(
         "admin_token": ADMIN_TOKEN,
         "coordinator_token": COORDINATOR_TOKEN,
         "clerk_token": CLERK_TOKEN,
+        # Read by notifications only (the others ignore settings they do not have).
+        "subscription_link_secret": SUBSCRIPTION_LINK_SECRET,
         "log_json": False,
         "outbox_poll_interval_seconds": 0.5,
         "consumer_retry_backoff_seconds": 0.1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
 from notifications.domain.deliveries import RetryPolicy
-from notifications.domain.subscriptions import SubscriberLinks
+from notifications.domain.subscriptions import SubscriberLinks, SubscriberLinkTokens
 from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
 from notifications.entrypoints.news_events import register_news_subscriptions
@@ -18,7 +19,7 @@ from notifications.entrypoints.subscriptions_http import subscriptions_router
 from notifications.entrypoints.volunteer_mail import register_volunteer_mail
 from notifications.service.dispatcher import EmailDispatcher
 from notifications.service.receipts import ReceiptRequests
-from notifications.service.subscriber_mail import SubscriberMail
+from notifications.service.subscriber_mail import PersonalLinks, SubscriberMail
 from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
 from notifications.service.volunteer_mail import VolunteerMail
 from shared.platform.privacy import install_privacy
@@ -54,8 +55,16 @@ def build(settings: NotificationsSettings) -> Service:
     links = SubscriberLinks.of(
         public_base_url=settings.public_base_url, api_public_url=settings.api_public_url
     )
+    if settings.subscription_link_secret is None:
+        # Without it no subscriber email could carry a working unsubscribe link. Built
+        # anyway (for the AsyncAPI and OpenAPI documents), with a throw-away key.
+        runtime.refuse_to_start("STRATEGIA_SUBSCRIPTION_LINK_SECRET is not set")
+        link_secret = secrets.token_bytes(32)
+    else:
+        link_secret = settings.subscription_link_secret.get_secret_value().encode()
+    link_tokens = SubscriberLinkTokens(link_secret)
     register_news_subscriptions(
-        runtime, SubscriberMail(profile, links, public_base_url=settings.public_base_url)
+        runtime, SubscriberMail(profile, public_base_url=settings.public_base_url)
     )
     document_publications(runtime)
     install_privacy(runtime, NotificationsPersonalData())
@@ -68,7 +77,9 @@ def build(settings: NotificationsSettings) -> Service:
                 seconds=settings.subscription_confirmation_cooldown_seconds
             ),
         ),
+        link_tokens=link_tokens,
     )
+    personal_links = PersonalLinks(links, link_tokens)
 
     async def dispatch() -> None:
         sender = SmtpSender(
@@ -88,7 +99,7 @@ def build(settings: NotificationsSettings) -> Service:
             poll_seconds=settings.dispatcher_poll_seconds,
             batch_size=settings.dispatcher_batch_size,
             concurrency=settings.smtp_connections,
-            prepare=[subscriptions.issue_confirmation_link],
+            prepare=[subscriptions.issue_confirmation_links, personal_links.fill_in],
         )
         try:
             async with runtime.pool.acquire() as listener:

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
+from notifications.domain.subscriptions import MIN_LINK_SECRET_BYTES
 from shared.platform.settings import ServiceSettings
 
 
@@ -61,6 +62,17 @@ class NotificationsSettings(ServiceSettings):
     # A new confirmation email for the same address at most this often, however often
     # someone asks (nobody can flood an address with confirmation requests).
     subscription_confirmation_cooldown_seconds: float = Field(default=600.0, ge=0)
+    # The server secret subscribers' manage and unsubscribe links are derived from
+    # (HMAC-SHA256; at least 32 characters, e.g. `openssl rand -hex 32`). No default: the
+    # service refuses to start without it. Changing it invalidates every link sent.
+    subscription_link_secret: SecretStr | None = None
+
+    @field_validator("subscription_link_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_LINK_SECRET_BYTES:
+            raise ValueError(f"needs at least {MIN_LINK_SECRET_BYTES} characters")
+        return value
 
     @field_validator("smtp_username", "smtp_password", "smtp_ca_file", mode="before")
     @classmethod

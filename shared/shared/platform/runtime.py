@@ -76,6 +76,10 @@ def envelope_schema(models: Sequence[type[EventPayload]]) -> Any:
     return variants[0] if len(variants) == 1 else Union[variants]  # noqa: UP007
 
 
+class ConfigurationError(RuntimeError):
+    """The service is configured in a way it must not run with."""
+
+
 class ServiceRuntime(Generic[U]):
     def __init__(
         self,
@@ -130,6 +134,7 @@ class ServiceRuntime(Generic[U]):
         self._tasks: list[asyncio.Task[None]] = []
         self.published: list[Topic] = []
         self.started = False
+        self._refusals: list[str] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -157,12 +162,19 @@ class ServiceRuntime(Generic[U]):
             schema=envelope_schema(models),
         )
 
+    def refuse_to_start(self, reason: str) -> None:
+        """A setting the service cannot run without (e.g. an unset secret): `start` fails
+        saying so. Building the service (its documents, its OpenAPI) still works."""
+        self._refusals.append(reason)
+
     def add_worker(self, name: str, worker: Worker) -> None:
         """A long-running coroutine started after the broker, cancelled on shutdown."""
         self._workers.append((name, worker))
 
     async def start(self) -> None:
         configure_logging(self.name, self.settings.log_level, json_format=self.settings.log_json)
+        if self._refusals:
+            raise ConfigurationError(f"{self.name} cannot start: {'; '.join(self._refusals)}")
         self.kafka.check()  # no credentials: fail now, saying which settings are missing
         await apply_migrations(self.settings.database_url, self.migrations)
         self._pool = await create_pool(

@@ -18,9 +18,7 @@ from notifications.domain.deliveries import (
     DeliveryPriority,
     DeliveryStatus,
     Purpose,
-    personalised,
 )
-from notifications.domain.subscriber_mail import MANAGE_URL, UNSUBSCRIBE_URL
 from notifications.service.ports import DISPATCH_CHANNEL, DeliveryFilter, FanOut, PageCursor
 from shared.contracts.intake import Language
 from shared.platform.database import DbConnection
@@ -28,10 +26,10 @@ from shared.platform.database import DbConnection
 _COLUMNS = (
     "id, source_event_id, correlation_id, purpose, recipient, language, subject, text_body,"
     " html_body, message_id, status, attempts, next_attempt_at, last_error, created_at,"
-    " sent_at, failed_at, priority, subscription_id, list_unsubscribe"
+    " sent_at, failed_at, priority, subscription_id"
 )
-# What is read besides: the shared content of a fan-out delivery and its substitutions.
-_READ_COLUMNS = f"{_COLUMNS}, content_id, substitutions"
+# What is read besides: the shared content of a fan-out delivery.
+_READ_COLUMNS = f"{_COLUMNS}, content_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +66,9 @@ _CONTENTS = _ContentCache()
 def _to_delivery(row: asyncpg.Record, content: _Content | None) -> Delivery:
     subject, text_body, html_body = row["subject"], row["text_body"], row["html_body"]
     if content is not None:
-        substitutions: dict[str, str] = row["substitutions"] or {}
-        subject = personalised(content.subject, substitutions, html=False)
-        text_body = personalised(content.text_body, substitutions, html=False)
-        html_body = personalised(content.html_body, substitutions, html=True)
+        # Shared by the fan-out, personal links still markers: the dispatcher fills them in
+        # when it sends (`with_subscriber_links`), nothing personal is stored.
+        subject, text_body, html_body = content.subject, content.text_body, content.html_body
     return Delivery(
         id=row["id"],
         source_event_id=row["source_event_id"],
@@ -92,7 +89,6 @@ def _to_delivery(row: asyncpg.Record, content: _Content | None) -> Delivery:
         failed_at=row["failed_at"],
         priority=DeliveryPriority(row["priority"]),
         subscription_id=row["subscription_id"],
-        list_unsubscribe=row["list_unsubscribe"],
     )
 
 
@@ -110,7 +106,7 @@ class PostgresDeliveries:
         inserted = await self._conn.fetchval(
             f"INSERT INTO deliveries ({_COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-            " $18, $19, $20)"
+            " $18, $19)"
             " ON CONFLICT ON CONSTRAINT deliveries_one_per_event DO NOTHING RETURNING 1",
             delivery.id,
             delivery.source_event_id,
@@ -131,7 +127,6 @@ class PostgresDeliveries:
             delivery.failed_at,
             delivery.priority.value,
             delivery.subscription_id,
-            delivery.list_unsubscribe,
         )
         return inserted is not None
 
@@ -196,24 +191,24 @@ class PostgresDeliveries:
 
     async def fan_out(self, fan_out: FanOut) -> int:
         """One INSERT ... SELECT over the audience: thousands of deliveries in one round
-        trip. Personal links are built in SQL from each subscription's link token."""
+        trip. Each keeps only whose it is (`subscription_id`): the personal links are
+        derived when it is sent, so no link secret is ever stored."""
         audience = fan_out.audience
         default_content = fan_out.contents[Language.PL]
         result = await self._conn.execute(
             "INSERT INTO deliveries (id, source_event_id, correlation_id, purpose, recipient,"
-            " language, content_id, substitutions, list_unsubscribe, message_id, status,"
+            " language, content_id, message_id, status,"
             " attempts, next_attempt_at, created_at, priority, subscription_id, subject_key)"
             " SELECT a.id, $1, $2, $3, a.email, a.locale,"
             " CASE WHEN a.locale = 'en' THEN $4::uuid ELSE $5::uuid END,"
-            " jsonb_build_object($6::text, $7 || a.link_token, $8::text, $9 || a.link_token),"
-            " $10 || a.link_token, '<' || a.id || '@strategia.' || $11 || '>', 'pending', 0,"
-            " clock_timestamp(), clock_timestamp(), $12, a.subscription_id, $13"
+            " '<' || a.id || '@strategia.' || $6 || '>', 'pending', 0,"
+            " clock_timestamp(), clock_timestamp(), $7, a.subscription_id, $8"
             " FROM (SELECT gen_random_uuid() AS id, s.id AS subscription_id, s.email,"
-            " s.locale, s.link_token FROM subscriptions s"
-            " WHERE s.status = 'confirmed' AND $14 = ANY (s.topics)"
-            " AND ($15::int IS NULL OR s.min_level <= $15"
+            " s.locale FROM subscriptions s"
+            " WHERE s.status = 'confirmed' AND $9 = ANY (s.topics)"
+            " AND ($10::int IS NULL OR s.min_level <= $10"
             " OR s.id IN (SELECT r.subscription_id FROM deliveries r WHERE r.purpose = $3"
-            " AND r.subject_key = ANY ($16::text[]) AND r.subscription_id IS NOT NULL))"
+            " AND r.subject_key = ANY ($11::text[]) AND r.subscription_id IS NOT NULL))"
             " ) AS a"
             " ON CONFLICT DO NOTHING",
             fan_out.source_event_id,
@@ -221,11 +216,6 @@ class PostgresDeliveries:
             fan_out.purpose.value,
             fan_out.contents.get(Language.EN, default_content),
             default_content,
-            UNSUBSCRIBE_URL,
-            fan_out.links.unsubscribe_page,
-            MANAGE_URL,
-            fan_out.links.manage_page,
-            fan_out.links.one_click,
             fan_out.gmina_teryt,
             fan_out.priority.value,
             fan_out.subject_key,

@@ -10,49 +10,55 @@ from shared.platform.retention import Purge
 from shared.platform.unit_of_work import PostgresUnitOfWork
 
 ERASED = "(usunięto na wniosek)"
-# An erased subscription's address: unique per row (one subscription per address) and
-# never an address.
-ERASED_SUBSCRIPTION = "(erased) "
 
 
 class NotificationsPersonalData:
-    """Deliveries lose the address and the message (which names the person); one still
-    pending is not sent. Submitters remembered for decision emails are forgotten. A
-    subscription is ended and loses the address (the row stays, anonymised, because sent
-    deliveries refer to it); its unspent confirmation links stop working."""
+    """A subscription of the address is deleted, with the emails sent to it as a
+    subscriber and its open confirmation tokens. Other deliveries lose the address and the
+    message (which names the person); one still pending is not sent. Submitters
+    remembered for decision emails are forgotten."""
 
     async def erase(self, uow: PostgresUnitOfWork, subject: PersonRef) -> int:
         conn = uow.connection
+        erased = 0
+        where = matches_sql(subject, email="email", phone=None, param=1)
+        subscriptions = [
+            row["id"]
+            for row in await conn.fetch(
+                f"SELECT id FROM subscriptions WHERE {where} FOR UPDATE", list(subject.hashes)
+            )
+        ]
+        if subscriptions:
+            # Deleted rather than anonymised: they would all point at no subscription, and
+            # one email per (event, purpose, subscription) is a unique key.
+            status = await conn.execute(
+                "DELETE FROM deliveries WHERE subscription_id = ANY ($1::uuid[])", subscriptions
+            )
+            erased += int(status.split()[-1])
+            await conn.execute(
+                "DELETE FROM one_time_tokens WHERE purpose = $1 AND subject = ANY ($2::text[])",
+                CONFIRMATION_PURPOSE,
+                [str(subscription_id) for subscription_id in subscriptions],
+            )
+            status = await conn.execute(
+                "DELETE FROM subscriptions WHERE id = ANY ($1::uuid[])", subscriptions
+            )
+            erased += int(status.split()[-1])
         where = matches_sql(subject, email="recipient", phone=None, param=1)
         status = await conn.execute(
+            # content_id: a message shared with others is not this person's to keep.
             "UPDATE deliveries SET recipient = '', subject = $2, text_body = '',"
-            " html_body = '', last_error = CASE WHEN status = 'pending' THEN $2"
+            " html_body = '', content_id = NULL, last_error = CASE WHEN status = 'pending' THEN $2"
             " ELSE last_error END, failed_at = CASE WHEN status = 'pending' THEN now()"
             " ELSE failed_at END, status = CASE WHEN status = 'pending' THEN 'failed'"
             f" ELSE status END WHERE {where}",
             list(subject.hashes),
             ERASED,
         )
-        deliveries = int(status.split()[-1])
+        erased += int(status.split()[-1])
         where = matches_sql(subject, email="email", phone=None, param=1)
         status = await conn.execute(f"DELETE FROM submitters WHERE {where}", list(subject.hashes))
-        submitters = int(status.split()[-1])
-        where = matches_sql(subject, email="email", phone=None, param=1)
-        erased = await conn.fetch(
-            "UPDATE subscriptions SET email = $2 || id::text, status = 'unsubscribed',"
-            " requested_topics = NULL, requested_min_level = NULL, requested_locale = NULL,"
-            " unsubscribed_at = coalesce(unsubscribed_at, now()), updated_at = now()"
-            f" WHERE {where} RETURNING id::text",
-            list(subject.hashes),
-            ERASED_SUBSCRIPTION,
-        )
-        if erased:
-            await conn.execute(
-                "DELETE FROM one_time_tokens WHERE purpose = $1 AND subject = ANY($2::text[])",
-                CONFIRMATION_PURPOSE,
-                [row[0] for row in erased],
-            )
-        return deliveries + submitters + len(erased)
+        return erased + int(status.split()[-1])
 
     async def export(self, conn: DbConnection, subject: PersonRef) -> ExportRecords:
         found: ExportRecords = {}
@@ -85,7 +91,9 @@ _EXPORTED = (
     ),
     (
         "subscriptions",
-        "email, status, topics, min_level, locale, created_at, confirmed_at, unsubscribed_at",
+        # what the subscription is (no link secret: none is stored)
+        "id, email, status, topics, min_level, locale, requested_topics, requested_min_level,"
+        " requested_locale, created_at, confirmation_sent_at, confirmed_at, unsubscribed_at",
         "email",
         "created_at",
     ),

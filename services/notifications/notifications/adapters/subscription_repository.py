@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 import asyncpg
 
@@ -17,7 +18,7 @@ from shared.platform.database import DbConnection
 
 _COLUMNS = (
     "id, email, status, topics, min_level, locale, requested_topics, requested_min_level,"
-    " requested_locale, link_token, confirmation_sent_at, created_at, updated_at,"
+    " requested_locale, link_generation, confirmation_sent_at, created_at, updated_at,"
     " confirmed_at, unsubscribed_at"
 )
 
@@ -43,7 +44,7 @@ def _subscription(row: asyncpg.Record) -> Subscription:
         requested=_preferences(
             row["requested_topics"], row["requested_min_level"], row["requested_locale"]
         ),
-        link_token=row["link_token"],
+        link_generation=row["link_generation"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         confirmation_sent_at=row["confirmation_sent_at"],
@@ -64,7 +65,7 @@ def _values(subscription: Subscription) -> tuple[object, ...]:
         [topic.value for topic in requested.topics] if requested else None,
         requested.min_level if requested else None,
         requested.locale.value if requested else None,
-        subscription.link_token,
+        subscription.link_generation,
         subscription.confirmation_sent_at,
         subscription.created_at,
         subscription.updated_at,
@@ -89,8 +90,19 @@ class PostgresSubscriptions:
     async def lock_by_id(self, subscription_id: uuid.UUID) -> Subscription | None:
         return await self._one("id = $1", subscription_id)
 
-    async def lock_by_link_token(self, token: str) -> Subscription | None:
-        return await self._one("link_token = $1", token)
+    async def lock_by_legacy_link_token(self, token_hash: str) -> Subscription | None:
+        # Links sent before tokens were derived: only their SHA-256 was kept, and only
+        # until the subscription's links are rotated.
+        return await self._one("legacy_link_token_hash = $1 AND link_generation = 0", token_hash)
+
+    async def link_generations(
+        self, subscription_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        rows = await self._conn.fetch(
+            "SELECT id, link_generation FROM subscriptions WHERE id = ANY ($1::uuid[])",
+            list(subscription_ids),
+        )
+        return {row["id"]: row["link_generation"] for row in rows}
 
     async def add(self, subscription: Subscription) -> bool:
         # A concurrent request for the same address waits on the unique index until the
@@ -103,14 +115,14 @@ class PostgresSubscriptions:
         return inserted is not None
 
     async def save(self, subscription: Subscription) -> None:
-        """Store the changed state (address, id, link token and creation never change)."""
+        """Store the changed state (address, id and creation never change)."""
         current = subscription.preferences
         requested = subscription.requested
         await self._conn.execute(
             "UPDATE subscriptions SET status = $2, topics = $3, min_level = $4, locale = $5,"
             " requested_topics = $6, requested_min_level = $7, requested_locale = $8,"
             " confirmation_sent_at = $9, updated_at = $10, confirmed_at = $11,"
-            " unsubscribed_at = $12 WHERE id = $1",
+            " unsubscribed_at = $12, link_generation = $13 WHERE id = $1",
             subscription.id,
             subscription.status.value,
             [topic.value for topic in current.topics],
@@ -123,4 +135,5 @@ class PostgresSubscriptions:
             subscription.updated_at,
             subscription.confirmed_at,
             subscription.unsubscribed_at,
+            subscription.link_generation,
         )

@@ -121,7 +121,8 @@ class Delivery:
     sent_at: datetime | None = None
     failed_at: datetime | None = None
     priority: DeliveryPriority = DeliveryPriority.NORMAL
-    # Mail to a subscriber: whose it is, and the RFC 8058 one-click unsubscribe URL.
+    # Mail to a subscriber: whose it is, and the RFC 8058 one-click unsubscribe URL (set
+    # only in memory, when the email is sent: it carries the subscriber's link token).
     subscription_id: uuid.UUID | None = None
     list_unsubscribe: str | None = None
 

@@ -4,9 +4,10 @@ Pure: the same event, language and links always give the same message. Polish fi
 English for subscribers who chose it (texts the event has only in Polish stay Polish).
 One message is rendered per language and shared by every subscriber of a fan-out; what
 differs per person — the manage and unsubscribe links — is left as markers
-(`MANAGE_URL`, `UNSUBSCRIBE_URL`) that each delivery fills in when it is sent, and the
+(`MANAGE_URL`, `UNSUBSCRIBE_URL`) that the dispatcher fills in when it sends the email
+(`with_subscriber_links`, the token derived then, see `SubscriberLinkTokens`), and the
 confirmation link's single-use token (`CONFIRMATION_MARKER`) is issued only then, so the
-database never holds a usable one.
+database never holds a usable link of either kind.
 
 The wording lives here, the layout in `templates/subscriber.{txt,html}.j2` (the HTML one
 autoescapes whatever the gmina's staff or IMGW wrote).
@@ -14,12 +15,13 @@ autoescapes whatever the gmina's staff or IMGW wrote).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from notifications.domain.deliveries import ComposedEmail
+from notifications.domain.deliveries import ComposedEmail, Delivery, Purpose, personalised
 from notifications.domain.receipts import format_local_time, single_line, template_environment
-from notifications.domain.subscriptions import Preferences, SubscriptionTopic
+from notifications.domain.subscriptions import Preferences, SubscriberLinks, SubscriptionTopic
 from shared.contracts.intake import Language
 from shared.contracts.news import (
     AlertIssued,
@@ -33,6 +35,10 @@ from shared.platform.gmina import GminaProfile
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
 MANAGE_URL = "%%MANAGE_URL%%"
 CONFIRMATION_MARKER = "%%CONFIRMATION_MARKER%%"
+
+# Emails to a confirmed subscriber (a fan-out): they carry the manage and unsubscribe
+# links and the RFC 8058 headers.
+SUBSCRIBER_PURPOSES = frozenset({Purpose.ALERT, Purpose.NEWS, Purpose.CONSULTATION})
 
 TEXT_LAYOUT = "subscriber.txt.j2"
 HTML_LAYOUT = "subscriber.html.j2"
@@ -277,3 +283,20 @@ def compose_confirmation(
             subscriber_links=False,
         )
     return render(view, profile)
+
+
+# --- personal links, at send time -------------------------------------------------------
+
+
+def with_subscriber_links(delivery: Delivery, links: SubscriberLinks, token: str) -> Delivery:
+    """A subscriber's email made theirs: the markers replaced by their manage and
+    unsubscribe links (escaped in HTML), and the RFC 8058 one-click URL for the
+    `List-Unsubscribe` header. Done in memory just before sending: never stored."""
+    values = {UNSUBSCRIBE_URL: links.unsubscribe_url(token), MANAGE_URL: links.manage_url(token)}
+    return dataclasses.replace(
+        delivery,
+        subject=personalised(delivery.subject, values, html=False),
+        text_body=personalised(delivery.text_body, values, html=False),
+        html_body=personalised(delivery.html_body, values, html=True),
+        list_unsubscribe=links.one_click_url(token),
+    )

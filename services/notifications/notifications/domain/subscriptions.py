@@ -5,15 +5,22 @@ only its confirmation makes the subscription (or a change of it) count. A confir
 subscriber who asks again keeps what they had until they confirm the new request, so
 nobody can change another person's subscription by knowing their address.
 
-Each subscription has a link token: the secret of the manage and unsubscribe links every
-email to the subscriber carries. Unlike the confirmation token (single use, expiring,
-stored as a hash) it must work from any email the subscriber kept, as often as used —
-an RFC 8058 one-click POST from the mailbox provider included.
+Every email to a subscriber carries manage and unsubscribe links. Unlike the
+confirmation token (single use, expiring, stored as a hash) their token must work from any
+email the subscriber kept, as often as used — an RFC 8058 one-click POST from the mailbox
+provider included. So it is not stored at all: it is derived from a server secret
+(`SubscriberLinkTokens`, an HMAC over the subscription id and its link generation) and
+checked by recomputing it. A leaked database holds no usable link; raising the link
+generation (when an unsubscribed address subscribes again) retires every earlier link.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,12 +74,14 @@ class Subscription:
     status: SubscriptionStatus
     preferences: Preferences  # what is sent now (once confirmed)
     requested: Preferences | None  # what the next confirmation applies
-    link_token: str
     created_at: datetime
     updated_at: datetime
     confirmation_sent_at: datetime | None = None
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
+    # Part of every manage/unsubscribe link token (see `SubscriberLinkTokens`): raising it
+    # makes every link sent before invalid.
+    link_generation: int = 0
 
     @property
     def is_active(self) -> bool:
@@ -92,7 +101,6 @@ def new_subscription(
     subscription_id: uuid.UUID,
     email: str,
     preferences: Preferences,
-    link_token: str,
     now: datetime,
 ) -> Subscription:
     return Subscription(
@@ -101,7 +109,6 @@ def new_subscription(
         status=SubscriptionStatus.PENDING,
         preferences=preferences,
         requested=preferences,
-        link_token=link_token,
         created_at=now,
         updated_at=now,
     )
@@ -130,7 +137,11 @@ def request(
 
 
 def confirm(subscription: Subscription, *, now: datetime) -> Subscription:
-    """The link in the confirmation email was used: apply what was requested."""
+    """The link in the confirmation email was used: apply what was requested.
+
+    An address that had unsubscribed and now subscribes again gets new links: those in
+    the emails of its earlier subscription (kept, forwarded, archived) stop working."""
+    rotated = subscription.unsubscribed_at is not None
     return dataclasses.replace(
         subscription,
         status=SubscriptionStatus.CONFIRMED,
@@ -139,6 +150,7 @@ def confirm(subscription: Subscription, *, now: datetime) -> Subscription:
         confirmed_at=now,
         unsubscribed_at=None,
         updated_at=now,
+        link_generation=subscription.link_generation + (1 if rotated else 0),
     )
 
 
@@ -201,3 +213,78 @@ class SubscriberLinks:
 
 
 ONE_CLICK_PATH = "/v1/subscriptions/one-click-unsubscribe"
+
+# Domain separation: a MAC made for these links means nothing anywhere else.
+_LINK_CONTEXT = "subscription-link"
+MIN_LINK_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClaim:
+    """What a genuine link token says: whose subscription, and of which generation."""
+
+    subscription_id: uuid.UUID
+    generation: int
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SubscriberLinkTokens:
+    """The token of a subscriber's manage and unsubscribe links, derived, never stored.
+
+    token = `<subscription id>.<link generation>.<HMAC-SHA256(secret,
+    "subscription-link:<id>:<generation>")>`, the id and the MAC in unpadded URL-safe
+    base64. Only whoever holds the server secret can make one; checking one recomputes
+    the MAC (constant-time comparison), then the caller compares the generation with the
+    stored one. Anything else — tampered, truncated, foreign, another secret's — is `None`,
+    one answer for all.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < MIN_LINK_SECRET_BYTES:
+            raise ValueError(f"the link secret needs at least {MIN_LINK_SECRET_BYTES} bytes")
+        self._secret = secret
+
+    def _mac(self, subscription_id: uuid.UUID, generation: int) -> str:
+        message = f"{_LINK_CONTEXT}:{subscription_id}:{generation}".encode("ascii")
+        return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
+
+    def token_for(self, subscription_id: uuid.UUID, generation: int) -> str:
+        if generation < 0:
+            raise ValueError("a link generation is never negative")
+        mac = self._mac(subscription_id, generation)
+        return f"{_b64(subscription_id.bytes)}.{generation}.{mac}"
+
+    def verify(self, token: str) -> LinkClaim | None:
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        id_part, generation_part, mac = parts
+        if (
+            len(id_part) != 22
+            or not generation_part.isascii()
+            or not generation_part.isdigit()
+            or len(generation_part) > 9
+            or (len(generation_part) > 1 and generation_part.startswith("0"))
+        ):
+            return None
+        try:
+            subscription_id = uuid.UUID(bytes=_unb64(id_part))
+        except (binascii.Error, ValueError):
+            return None
+        generation = int(generation_part)
+        expected = self._mac(subscription_id, generation)
+        if not hmac.compare_digest(expected.encode("ascii"), mac.encode("ascii", "replace")):
+            return None
+        return LinkClaim(subscription_id, generation)
+
+
+def is_derived_link_token(token: str) -> bool:
+    """A token of the current form (tokens made before it were random, without dots)."""
+    return "." in token

@@ -27,8 +27,11 @@ from shared.contracts.intake import Language
 from shared.platform.http import ApiError, error_responses
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
-# Link and confirmation tokens are URL-safe base64 (secrets.token_urlsafe).
-Token = Annotated[str, Field(min_length=16, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+# Confirmation tokens are URL-safe base64 (secrets.token_urlsafe); manage and unsubscribe
+# link tokens are dot-separated URL-safe parts (`SubscriberLinkTokens`).
+Token = Annotated[
+    str, Field(min_length=16, max_length=200, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+]
 Level = Annotated[StrictInt, Field(ge=1, le=3)]
 
 

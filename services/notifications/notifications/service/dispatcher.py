@@ -37,9 +37,14 @@ and the dispatcher probes the relay again after a short, capped back-off
 (`RELAY_OUTAGE_MAX_BACKOFF_SECONDS`), so mail flows again within seconds of the relay's
 return instead of after each delivery's own retry delay.
 
-Before sending, each delivery goes through the `prepare` hooks inside the batch's
-transaction (e.g. a confirmation email gets its single-use token issued there, so the
-token exists exactly if the email was recorded as sent).
+Before sending, the batch goes through the `prepare` hooks, each with a unit of work of
+its own (not the batch's): a subscriber email gets its personal links, derived then and
+never stored; a confirmation email gets its single-use token, which the hook commits
+before anything is handed to the relay — so every link in an email that can be read is
+already valid (a token issued in the batch's transaction would become valid only when
+the whole batch commits, after the recipient may have clicked). A crash after such a
+commit and before the sending leaves an unused token that expires; a resent email (the
+window above) is prepared again with a new token, and either copy's link confirms.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ log = logging.getLogger(__name__)
 RELAY_OUTAGE_FIRST_BACKOFF_SECONDS = 0.5
 RELAY_OUTAGE_MAX_BACKOFF_SECONDS = 5.0
 
-Prepare = Callable[[NotificationsUnitOfWork, Delivery], Awaitable[Delivery]]
+# A hook gets a unit of work of its own and the batch; it returns the batch as it must be
+# sent, and commits whatever it issued before returning.
+Prepare = Callable[[NotificationsUnitOfWork, list[Delivery]], Awaitable[list[Delivery]]]
 
 
 class EmailDispatcher:
@@ -141,13 +148,12 @@ class EmailDispatcher:
             claimed = await uow.deliveries.lock_due(self._batch_size)
             if not claimed:
                 return 0
-            # One at a time on the transaction's connection, and before anything is sent:
-            # should a hook fail, the batch rolls back with nothing handed to the relay.
-            prepared = []
-            for delivery in claimed:
-                for prepare in self._prepare:
-                    delivery = await prepare(uow, delivery)
-                prepared.append(delivery)
+            # Before anything is sent: should a hook fail, the batch rolls back with
+            # nothing handed to the relay.
+            prepared = list(claimed)
+            for prepare in self._prepare:
+                async with self._unit_of_work() as own:
+                    prepared = await prepare(own, prepared)
             attempts = await asyncio.gather(*(self._attempt(delivery) for delivery in prepared))
             now = await uow.deliveries.database_now()
             unreachable = [

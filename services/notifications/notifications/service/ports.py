@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,11 +15,7 @@ from notifications.domain.deliveries import (
     DeliveryStatus,
     Purpose,
 )
-from notifications.domain.subscriptions import (
-    SubscriberLinks,
-    Subscription,
-    SubscriptionTopic,
-)
+from notifications.domain.subscriptions import Subscription, SubscriptionTopic
 from notifications.domain.volunteer_mail import Submitter
 from shared.contracts.intake import Language
 from shared.platform.one_time_tokens import OneTimeTokens
@@ -96,7 +92,8 @@ class Deliveries(Protocol):
     async def fan_out(self, fan_out: FanOut) -> int:
         """Queue one delivery per subscriber of `fan_out.audience` in one statement; a
         subscriber who has one for this purpose and subject already gets none. Returns
-        how many were queued."""
+        how many were queued. The deliveries hold no personal link: their markers are
+        filled in when each is sent."""
         ...
 
     async def seconds_until_next_due(self) -> float | None: ...
@@ -117,7 +114,17 @@ class Subscriptions(Protocol):
 
     async def lock_by_id(self, subscription_id: uuid.UUID) -> Subscription | None: ...
 
-    async def lock_by_link_token(self, token: str) -> Subscription | None: ...
+    async def lock_by_legacy_link_token(self, token_hash: str) -> Subscription | None:
+        """The subscription whose link token from before derived tokens hashes to
+        `token_hash`, locked; none once its links were rotated."""
+        ...
+
+    async def link_generations(
+        self, subscription_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        """The current link generation of each of these subscriptions (for the links of
+        the emails being sent)."""
+        ...
 
     async def add(self, subscription: Subscription) -> bool:
         """Store a new subscription; False when its address has one already (a request
@@ -151,7 +158,6 @@ class FanOut:
     # Stored message per locale (see `add_content`); "pl" is required, the fallback.
     contents: Mapping[Language, uuid.UUID]
     audience: Audience
-    links: SubscriberLinks
     gmina_teryt: str
 
 

@@ -7,6 +7,10 @@ deliveries are queued by one set-based insert over the confirmed subscribers of 
 whatever redelivery or replay brings. Alerts are queued urgent, so the dispatcher sends
 them before any other mail; news and consultation announcements are bulk, sent last.
 
+The deliveries keep no personal link: `PersonalLinks.fill_in`, a dispatcher hook, derives
+each subscriber's link token and puts the manage and unsubscribe links into the email
+just before it is sent.
+
 Who gets an alert message: confirmed alert subscribers whose minimum level it reaches,
 and — for an Update or a Cancel — also everyone who received an earlier message of the
 same alert, so a lowered level or a withdrawal reaches every person who was warned.
@@ -17,9 +21,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from notifications.domain.deliveries import DeliveryPriority, Purpose
-from notifications.domain.subscriber_mail import compose_alert, compose_article, topic_of_article
-from notifications.domain.subscriptions import SubscriberLinks, SubscriptionTopic
+from notifications.domain.deliveries import Delivery, DeliveryPriority, Purpose
+from notifications.domain.subscriber_mail import (
+    SUBSCRIBER_PURPOSES,
+    compose_alert,
+    compose_article,
+    topic_of_article,
+    with_subscriber_links,
+)
+from notifications.domain.subscriptions import (
+    SubscriberLinks,
+    SubscriberLinkTokens,
+    SubscriptionTopic,
+)
 from notifications.service.ports import Audience, FanOut, NotificationsUnitOfWork
 from shared.contracts.envelope import Envelope
 from shared.contracts.intake import Language
@@ -31,11 +45,8 @@ log = logging.getLogger(__name__)
 
 
 class SubscriberMail:
-    def __init__(
-        self, profile: GminaProfile, links: SubscriberLinks, *, public_base_url: str
-    ) -> None:
+    def __init__(self, profile: GminaProfile, *, public_base_url: str) -> None:
         self._profile = profile
-        self._links = links
         self._public_base_url = public_base_url
 
     async def on_alert_issued(self, uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> None:
@@ -60,7 +71,6 @@ class SubscriberMail:
                     level=event.level,
                     receivers_of=tuple(str(ref.alert_id) for ref in event.references),
                 ),
-                links=self._links,
                 gmina_teryt=self._profile.teryt,
             )
         )
@@ -93,7 +103,6 @@ class SubscriberMail:
                 subject_key=str(event.article_id),
                 contents=contents,
                 audience=Audience(topic=topic),
-                links=self._links,
                 gmina_teryt=self._profile.teryt,
             )
         )
@@ -109,3 +118,34 @@ class SubscriberMail:
             "subscriber emails queued",
             extra={"event_id": str(envelope.event_id), "kind": kind, "deliveries": queued},
         )
+
+
+class PersonalLinks:
+    """Dispatcher hook: each subscriber email gets its manage and unsubscribe links and
+    its `List-Unsubscribe` URL, with the token derived from the server secret and the
+    subscription's current link generation (one query per batch). Nothing is written:
+    the links exist only in the message handed to the relay."""
+
+    def __init__(self, links: SubscriberLinks, tokens: SubscriberLinkTokens) -> None:
+        self._links = links
+        self._tokens = tokens
+
+    async def fill_in(
+        self, uow: NotificationsUnitOfWork, deliveries: list[Delivery]
+    ) -> list[Delivery]:
+        wanted = {
+            d.subscription_id
+            for d in deliveries
+            if d.purpose in SUBSCRIBER_PURPOSES and d.subscription_id is not None
+        }
+        if not wanted:
+            return deliveries
+        generations = await uow.subscriptions.link_generations(wanted)
+        filled = []
+        for delivery in deliveries:
+            subscription_id = delivery.subscription_id
+            if delivery.purpose in SUBSCRIBER_PURPOSES and subscription_id is not None:
+                token = self._tokens.token_for(subscription_id, generations.get(subscription_id, 0))
+                delivery = with_subscriber_links(delivery, self._links, token)
+            filled.append(delivery)
+        return filled

@@ -4,17 +4,18 @@ Each takes an open unit of work and commits it once. None of them tells a caller
 an address was known: a request is answered the same way for a new address, a pending
 one, a confirmed one and one that unsubscribed (and within the cool-down no email goes
 out at all). Confirmation tokens are single-use, expiring and stored as a hash
-(`shared.platform.one_time_tokens`); the token is issued only when its email is sent
-(`issue_confirmation_link`, a dispatcher hook), so no usable one is ever stored.
+(`shared.platform.one_time_tokens`); the token is issued only when its email is about to
+be sent (`issue_confirmation_links`, a dispatcher hook), and committed before the email
+goes to the relay, so a link that can be read can be used. Manage and unsubscribe links
+carry a token derived from the server secret (`SubscriberLinkTokens`): nothing of it is
+stored, and checking one recomputes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,9 +24,11 @@ from notifications.domain.subscriber_mail import CONFIRMATION_MARKER, compose_co
 from notifications.domain.subscriptions import (
     CONFIRMATION_PURPOSE,
     Preferences,
+    SubscriberLinkTokens,
     Subscription,
     change,
     confirm,
+    is_derived_link_token,
     new_subscription,
     request,
     unsubscribe,
@@ -34,7 +37,7 @@ from notifications.service.ports import NotificationsUnitOfWork
 from shared.contracts.links import Page, page_link
 from shared.platform.gmina import GminaProfile
 from shared.platform.logging import correlation_id_var
-from shared.platform.one_time_tokens import TOKEN_BYTES, TokenRejected
+from shared.platform.one_time_tokens import TokenRejected, token_hash
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +55,12 @@ class SubscriptionService:
         *,
         public_base_url: str,
         policy: SubscriptionPolicy,
-        new_link_token: Callable[[], str] = lambda: secrets.token_urlsafe(TOKEN_BYTES),
+        link_tokens: SubscriberLinkTokens,
     ) -> None:
         self._profile = profile
         self._confirm_page = page_link(public_base_url, Page.SUBSCRIPTION_CONFIRM, token="")
         self._policy = policy
-        self._new_link_token = new_link_token
+        self._link_tokens = link_tokens
 
     async def subscribe(
         self, uow: NotificationsUnitOfWork, email: str, preferences: Preferences
@@ -70,7 +73,6 @@ class SubscriptionService:
                 subscription_id=uuid.uuid4(),
                 email=email,
                 preferences=preferences,
-                link_token=self._new_link_token(),
                 now=now,
             )
             if await uow.subscriptions.add(candidate):
@@ -119,28 +121,40 @@ class SubscriptionService:
         await uow.deliveries.add(delivery)
         await uow.deliveries.wake_dispatcher()
 
-    async def issue_confirmation_link(
-        self, uow: NotificationsUnitOfWork, delivery: Delivery
-    ) -> Delivery:
-        """Dispatcher hook: put a fresh single-use token into a confirmation email.
+    async def issue_confirmation_links(
+        self, uow: NotificationsUnitOfWork, deliveries: list[Delivery]
+    ) -> list[Delivery]:
+        """Dispatcher hook: put a fresh single-use token into each confirmation email.
 
-        Issued in the transaction that records the sending, so the token exists exactly
-        when the email was sent (the one a crash could send twice carries a token that
-        was never stored; its copy has a working one)."""
-        if delivery.purpose is not Purpose.SUBSCRIPTION_CONFIRMATION:
-            return delivery
-        assert delivery.subscription_id is not None
-        issued = await uow.one_time_tokens.issue(
-            purpose=CONFIRMATION_PURPOSE,
-            subject=str(delivery.subscription_id),
-            ttl=self._policy.confirmation_valid_for,
-            now=await uow.deliveries.database_now(),
-        )
-        return dataclasses.replace(
-            delivery,
-            text_body=delivery.text_body.replace(CONFIRMATION_MARKER, issued.token),
-            html_body=delivery.html_body.replace(CONFIRMATION_MARKER, issued.token),
-        )
+        `uow` is the hook's own unit of work, not the batch's: the tokens are committed
+        here, before the dispatcher hands the emails to the relay, so whoever reads the
+        email — however fast — finds its link valid. A crash between this commit and the
+        sending, or an attempt the relay refuses (retried later with a new token), leaves
+        tokens nobody received: they expire unused. An email sent again
+        after a crash (accepted by the relay, not yet recorded) is prepared again and
+        carries a new token, while the first copy's stays valid too — whichever is used
+        first confirms, and confirming revokes the other (see `confirm`)."""
+        if not any(d.purpose is Purpose.SUBSCRIPTION_CONFIRMATION for d in deliveries):
+            return deliveries
+        now = await uow.deliveries.database_now()
+        issued: list[Delivery] = []
+        for delivery in deliveries:
+            if delivery.purpose is Purpose.SUBSCRIPTION_CONFIRMATION:
+                assert delivery.subscription_id is not None
+                token = await uow.one_time_tokens.issue(
+                    purpose=CONFIRMATION_PURPOSE,
+                    subject=str(delivery.subscription_id),
+                    ttl=self._policy.confirmation_valid_for,
+                    now=now,
+                )
+                delivery = dataclasses.replace(
+                    delivery,
+                    text_body=delivery.text_body.replace(CONFIRMATION_MARKER, token.token),
+                    html_body=delivery.html_body.replace(CONFIRMATION_MARKER, token.token),
+                )
+            issued.append(delivery)
+        await uow.commit()
+        return issued
 
     async def confirm(self, uow: NotificationsUnitOfWork, token: str) -> Subscription:
         """Spend a confirmation token: the requested preferences count from now on."""
@@ -186,7 +200,20 @@ class SubscriptionService:
         return gone
 
     async def _by_link(self, uow: NotificationsUnitOfWork, link_token: str) -> Subscription:
-        found = await uow.subscriptions.lock_by_link_token(link_token)
-        if found is None:
-            raise TokenRejected()
-        return found
+        """The subscription a manage or unsubscribe link belongs to, locked.
+
+        A derived token is checked before the database is asked anything (its MAC), then
+        its generation against the stored one. A token without a dot comes from before
+        derived tokens: only its hash was kept (`legacy_link_token_hash`), and only until
+        the links are rotated. Whatever is wrong, the answer is the same."""
+        if is_derived_link_token(link_token):
+            claim = self._link_tokens.verify(link_token)
+            if claim is not None:
+                found = await uow.subscriptions.lock_by_id(claim.subscription_id)
+                if found is not None and found.link_generation == claim.generation:
+                    return found
+        else:
+            legacy = await uow.subscriptions.lock_by_legacy_link_token(token_hash(link_token))
+            if legacy is not None:
+                return legacy
+        raise TokenRejected()

@@ -461,6 +461,11 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
             settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         ),
     }
+    # Required: without it notifications refuses to start.
+    if settings.subscription_link_secret is not None:
+        env["STRATEGIA_SUBSCRIPTION_LINK_SECRET"] = (
+            settings.subscription_link_secret.get_secret_value()
+        )
     with open(log_file, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "notifications"],
