@@ -431,6 +431,68 @@ async def test_a_killed_service_sends_the_pending_receipt_after_restart(
     assert delivery["message_id"] == message["Message-ID"]
 
 
+async def test_a_sigkill_in_the_middle_of_a_batch_queues_every_receipt_once(
+    make_harness: Callable[..., Awaitable[Harness]], tmp_path: Path
+) -> None:
+    """The submissions subscription consumes in batches (one transaction, one offset
+    commit each). A backlog is consumed in many small batches and the process is
+    SIGKILLed while some are queued and others not — while a batch's transaction is open,
+    or between its commit and its offset commit. After a restart every event has exactly
+    one delivery and one receipt: what was not committed is redelivered, and what was
+    committed but not acknowledged is skipped by the inbox."""
+    harness = await make_harness(consumer_batch_max_records=4)
+    recipient = unique_recipient()
+    events = [submission_event(recipient) for _ in range(600)]
+    for event in events:  # the backlog, before the service runs
+        await harness.producer.send(
+            harness.topic, value=event.to_bytes(), key=harness.key, headers=[]
+        )
+    await harness.producer.flush()
+    event_ids = [event.event_id for event in events]
+
+    async def queued() -> int:
+        try:
+            rows = await harness.fetch(
+                "SELECT count(*) AS n FROM deliveries WHERE source_event_id = ANY($1)",
+                event_ids,
+            )
+        except asyncpg.UndefinedTableError:
+            return 0  # the process is still applying its migrations
+        return int(rows[0]["n"])
+
+    async def some_but_not_all_queued() -> int | None:
+        found = await queued()
+        return found if 0 < found < len(events) else None
+
+    process = start_service_process(harness, tmp_path / "service.log")
+    try:
+        await eventually(some_but_not_all_queued, "part of the backlog queued")
+    finally:
+        process.send_signal(signal.SIGKILL)  # mid-stream, no shutdown code runs
+        await asyncio.to_thread(process.wait, 30)
+    assert 0 < await queued() < len(events)
+
+    await harness.start()
+    await harness.mailbox.wait_for(recipient, len(events))
+    await harness.pass_barrier()
+
+    rows = await harness.fetch(
+        "SELECT source_event_id, status FROM deliveries WHERE source_event_id = ANY($1)",
+        event_ids,
+    )
+    assert sorted(row["source_event_id"] for row in rows) == sorted(event_ids)
+    assert {row["status"] for row in rows} == {"sent"}
+    claimed = await harness.fetch(
+        "SELECT count(*) AS n FROM inbox WHERE event_id = ANY($1)", event_ids
+    )
+    assert claimed[0]["n"] == len(events)
+    messages = await harness.mailbox.to(recipient)
+    assert sorted(set(receipt_numbers(messages))) == sorted(e.data.receipt_number for e in events)
+    # One receipt per event; the one window SMTP leaves open (the relay accepted, the
+    # process died before recording it) may repeat an email, with the same Message-ID.
+    assert len({message["Message-ID"] for message in messages}) == len(events)
+
+
 def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[bytes]:
     """`python -m notifications` as a real OS process, with the harness's settings."""
     settings = harness.settings
@@ -449,6 +511,7 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_DELIVERY_MAX_BACKOFF_SECONDS": str(settings.delivery_max_backoff_seconds),
         "STRATEGIA_DISPATCHER_POLL_SECONDS": str(settings.dispatcher_poll_seconds),
         "STRATEGIA_GMINA_PROFILE": settings.gmina_profile,
+        "STRATEGIA_CONSUMER_BATCH_MAX_RECORDS": str(settings.consumer_batch_max_records),
     }
     with open(log_file, "wb") as log:
         return subprocess.Popen(
