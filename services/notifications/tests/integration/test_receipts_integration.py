@@ -41,6 +41,7 @@ from devtools.testing import (
     unique_prefix,
 )
 from notifications.config import NotificationsSettings
+from notifications.service.receipts import ReceiptRequests
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
 from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
 from shared.contracts.topics import Topic
@@ -491,6 +492,45 @@ async def test_a_sigkill_in_the_middle_of_a_batch_queues_every_receipt_once(
     # One receipt per event; the one window SMTP leaves open (the relay accepted, the
     # process died before recording it) may repeat an email, with the same Message-ID.
     assert len({message["Message-ID"] for message in messages}) == len(events)
+
+
+async def test_a_batch_of_receipts_is_queued_with_one_insert_and_sent(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    """The set-based form the consumer tries first for a batch (one insert for all its
+    receipts) stores what one insert per receipt stores, skips what exists, and the
+    dispatcher sends each once. (Were it broken, the platform would fall back to the
+    event-by-event path and every other test would still pass: this one would not.)"""
+    harness = await make_harness()
+    running = await harness.start()
+    events = [submission_event(unique_recipient()) for _ in range(3)]
+    events.append(submission_event(None))
+    single = submission_event(unique_recipient())
+    receipts = ReceiptRequests(harness.settings.gmina())
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submissions_received(uow, events[:2])
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submissions_received(uow, events)  # the first two again
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submission_received(uow, single)  # one insert per receipt
+
+    for event in [*events[:3], single]:
+        assert event.data.submitter_email is not None
+        [message] = await harness.mailbox.wait_for(str(event.data.submitter_email))
+        assert event.data.receipt_number in str(message["Subject"])
+    columns = (
+        "purpose, language, status, attempts, priority, subscription_id, list_unsubscribe,"
+        " last_error, sent_at IS NOT NULL AS sent, message_id LIKE '<%>' AS has_message_id"
+    )
+    rows = await harness.fetch(
+        f"SELECT source_event_id, {columns} FROM deliveries ORDER BY created_at"
+    )
+    assert sorted(row["source_event_id"] for row in rows) == sorted(
+        event.event_id for event in [*events[:3], single]
+    )
+    [reference] = [row for row in rows if row["source_event_id"] == single.event_id]
+    for row in rows:
+        assert dict(row) | {"source_event_id": None} == dict(reference) | {"source_event_id": None}
 
 
 def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[bytes]:
