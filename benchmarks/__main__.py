@@ -299,7 +299,8 @@ async def main_async(arguments: argparse.Namespace, scratch: Path) -> None:
             report.add()
             report.add(
                 f"6. steady load: {arguments.rate}/s for {arguments.steady_seconds} s (open "
-                "loop), every submitter leaves an email; intake + notifications as processes"
+                "loop), every submitter leaves an email; intake + notifications as processes "
+                f"({arguments.smtp_connections} SMTP connections)"
             )
             await steady_phase(report, infra, arguments, mail_dir, seconds=arguments.steady_seconds)
 
@@ -505,7 +506,11 @@ async def steady_phase(
 ) -> None:
     with deployment(infra.infra) as services:
         intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
-        await services.start("notifications", dispatcher_poll_seconds=0.5)
+        await services.start(
+            "notifications",
+            dispatcher_poll_seconds=0.5,
+            smtp_connections=arguments.smtp_connections,
+        )
         path = open_consultation(intake.url)
         run = uuid.uuid4().hex[:8]
         with (
@@ -624,8 +629,9 @@ def main() -> None:
     parser.add_argument(
         "--smtp-connections",
         type=int,
-        default=8,
-        help="notifications' STRATEGIA_SMTP_CONNECTIONS (concurrent SMTP sessions)",
+        default=16,
+        help="notifications' STRATEGIA_SMTP_CONNECTIONS (concurrent SMTP sessions) in "
+        "phases 5, 6 and 8",
     )
     parser.add_argument("--subscribers", type=int, default=10_000, help="alert subscribers")
     parser.add_argument(

@@ -47,7 +47,8 @@ class NotificationsSettings(ServiceSettings):
     # Deliveries locked and sent per transaction: also the most a crash can send twice.
     dispatcher_batch_size: int = Field(default=100, ge=1, le=1000)
     # SMTP connections kept open and used at once (relays limit connections per client).
-    smtp_connections: int = Field(default=8, ge=1, le=64)
+    # 16: receipts for 200 submissions/s on the 2-core benchmark machine (8 fell behind).
+    smtp_connections: int = Field(default=16, ge=1, le=64)
     # An idle connection older than this is replaced before use (relays drop idle ones).
     smtp_max_idle_seconds: float = Field(default=30.0, gt=0)
 

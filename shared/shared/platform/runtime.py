@@ -125,6 +125,8 @@ class ServiceRuntime(Generic[U]):
             max_attempts=settings.consumer_max_attempts,
             retry_backoff=settings.consumer_retry_backoff_seconds,
             max_backoff=settings.consumer_max_backoff_seconds,
+            batch_max_records=settings.consumer_batch_max_records,
+            batch_wait_ms=settings.consumer_batch_wait_ms,
         )
         self.auth = TokenAuth(settings)
         self.rate_limiter = RateLimiter(lambda: self.pool, self.auth)

@@ -72,6 +72,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     consumer_max_backoff_seconds: float = Field(default=30.0, ge=0)
+    # Subscriptions that consume in batches (`subscribe(..., batch=True)`): at most this
+    # many events per transaction and offset commit, and how long an idle one waits for
+    # the broker before it polls again (milliseconds; a busy one never waits).
+    consumer_batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_wait_ms: int = Field(default=20, ge=1, le=1000)
     # A dead-letter copy keeps at most this many bytes of the original value (the broker's
     # default message limit is 1 MiB, and headers and the reason need room too).
     dead_letter_max_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)

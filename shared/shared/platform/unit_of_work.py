@@ -11,6 +11,11 @@ Leaving the block without a commit rolls everything back. Kafka handlers get the
 the platform with the inbox claim already in it; when the handler leaves it uncommitted
 (nothing to change), the consumer commits the claim.
 
+A unit of work can also run `within` a transaction someone else holds open (the consumer's
+batch of events): it is then a savepoint of that transaction — its commit releases the
+savepoint and writes its outbox rows, its rollback undoes only its own writes, and what it
+did becomes durable when the enclosing transaction commits.
+
 Services subclass `PostgresUnitOfWork` and create their repositories in `bind`; unit tests
 subclass `UnitOfWork` with in-memory repositories (a fake unit of work), as in Cosmic
 Python's `tests/unit/test_handlers.py`.
@@ -79,8 +84,10 @@ class PostgresUnitOfWork(UnitOfWork):
         super().__init__()
         self._pool = pool
         self._outbox = outbox
-        self._connection: PoolConnectionProxy | None = None
+        self._connection: DbConnection | None = None
         self._transaction: asyncpg.transaction.Transaction | None = None
+        # Set by `within`: the connection (in an open transaction) this unit borrows.
+        self._enclosing: DbConnection | None = None
         # After the commit: the envelopes of the staged events, as they went to the outbox.
         self.envelopes: list[Envelope[Any]] = []
 
@@ -89,6 +96,17 @@ class PostgresUnitOfWork(UnitOfWork):
         if self._connection is None:
             raise RuntimeError("the unit of work is not open")
         return self._connection
+
+    def within(self, connection: DbConnection) -> Self:
+        """Run as a savepoint of `connection`'s open transaction (before `async with`).
+
+        Commit releases the savepoint, rollback returns to it; the connection and the
+        enclosing transaction stay the caller's, who commits them.
+        """
+        if not connection.is_in_transaction():
+            raise RuntimeError("within() needs a connection in an open transaction")
+        self._enclosing = connection
+        return self
 
     def bind(self, connection: DbConnection) -> None:
         """Create the service's repositories on `connection` (subclasses override)."""
@@ -100,6 +118,12 @@ class PostgresUnitOfWork(UnitOfWork):
         )
 
     async def _begin(self) -> None:
+        if self._enclosing is not None:
+            savepoint = self._enclosing.transaction()
+            await savepoint.start()  # nested in the caller's transaction: a SAVEPOINT
+            self._connection, self._transaction = self._enclosing, savepoint
+            self.bind(self._enclosing)
+            return
         connection = await self._pool.acquire()
         try:
             transaction = connection.transaction()
@@ -124,6 +148,14 @@ class PostgresUnitOfWork(UnitOfWork):
     async def rollback(self) -> None:
         if self._transaction is None:
             return
+        if self._enclosing is not None:
+            # A savepoint that cannot be rolled back leaves the enclosing transaction
+            # aborted: its owner must hear of it rather than commit what is left.
+            try:
+                await self._transaction.rollback()
+            finally:
+                await self._release()
+            return
         try:
             # A failed rollback (connection lost) is harmless: the pool resets a released
             # connection, and a closed one took its transaction with it.
@@ -134,5 +166,5 @@ class PostgresUnitOfWork(UnitOfWork):
 
     async def _release(self) -> None:
         connection, self._connection, self._transaction = self._connection, None, None
-        if connection is not None:
+        if isinstance(connection, PoolConnectionProxy) and connection is not self._enclosing:
             await self._pool.release(connection)

@@ -130,6 +130,43 @@ class PostgresDeliveries:
         )
         return inserted is not None
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        """Insert new deliveries in one statement (a consumer batch's receipts); those
+        that exist already for their event and purpose are left out. How many were new."""
+        if not deliveries:
+            return 0
+        columns = [
+            [getattr(d, name) for d in deliveries]
+            for name in (
+                "id", "source_event_id", "correlation_id", "recipient", "language",
+                "subject", "text_body", "html_body", "message_id", "attempts",
+                "next_attempt_at", "last_error", "created_at", "sent_at", "failed_at",
+                "subscription_id", "list_unsubscribe",
+            )
+        ]  # fmt: skip
+        inserted = await self._conn.fetch(
+            f"INSERT INTO deliveries ({_COLUMNS})"
+            " SELECT id, source_event_id, correlation_id, purpose, recipient, language, subject,"
+            " text_body, html_body, message_id, status, attempts, next_attempt_at, last_error,"
+            " created_at, sent_at, failed_at, priority, subscription_id, list_unsubscribe"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+            " $12::int[], $13::timestamptz[], $14::text[], $15::timestamptz[],"
+            " $16::timestamptz[], $17::timestamptz[], $18::smallint[], $19::uuid[], $20::text[])"
+            " AS t(id, source_event_id, correlation_id, purpose, recipient, language, subject,"
+            " text_body, html_body, message_id, status, attempts, next_attempt_at, last_error,"
+            " created_at, sent_at, failed_at, priority, subscription_id, list_unsubscribe)"
+            " ON CONFLICT ON CONSTRAINT deliveries_one_per_event DO NOTHING RETURNING 1",
+            *columns[:3],
+            [d.purpose.value for d in deliveries],
+            *columns[3:9],
+            [d.status.value for d in deliveries],
+            *columns[9:15],
+            [d.priority.value for d in deliveries],
+            *columns[15:],
+        )
+        return len(inserted)
+
     async def wake_dispatcher(self) -> None:
         """Delivered on commit only: the dispatcher never looks for a row it cannot see."""
         await self._conn.execute("SELECT pg_notify($1, '')", DISPATCH_CHANNEL)

@@ -72,6 +72,10 @@ class Deliveries(Protocol):
         """Insert a new delivery; False when one exists already for its event and purpose."""
         ...
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        """`add` for several in one go; how many were new."""
+        ...
+
     async def wake_dispatcher(self) -> None:
         """Wake the dispatchers once this unit of work commits."""
         ...

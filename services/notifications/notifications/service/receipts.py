@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from notifications.domain.deliveries import Delivery, Purpose
@@ -35,16 +37,7 @@ class ReceiptRequests:
                 extra={"event_id": str(envelope.event_id), "receipt": event.receipt_number},
             )
             return
-        delivery = Delivery.queue(
-            delivery_id=uuid.uuid4(),
-            source_event_id=envelope.event_id,
-            correlation_id=envelope.correlation_id,
-            purpose=Purpose.RECEIPT,
-            recipient=str(event.submitter_email),
-            email=compose_receipt(event, self._profile),
-            gmina_teryt=self._profile.teryt,
-            now=await uow.deliveries.database_now(),
-        )
+        delivery = self._receipt(envelope, await uow.deliveries.database_now())
         if not await uow.deliveries.add(delivery):
             log.info("receipt already queued", extra={"event_id": str(envelope.event_id)})
             return
@@ -58,4 +51,41 @@ class ReceiptRequests:
                 "event_id": str(envelope.event_id),
                 "receipt": event.receipt_number,
             },
+        )
+
+    async def on_submissions_received(
+        self, uow: NotificationsUnitOfWork, envelopes: Sequence[Envelope[Any]]
+    ) -> None:
+        """The same for a consumer batch, set-based: one clock reading, one insert and one
+        wake-up for all its receipts (any failure and the platform replays the batch one
+        event at a time through `on_submission_received`)."""
+        wanted = [e for e in envelopes if e.data.submitter_email is not None]
+        if not wanted:
+            return
+        now = await uow.deliveries.database_now()
+        queued = await uow.deliveries.add_many([self._receipt(e, now) for e in wanted])
+        if queued:
+            await uow.deliveries.wake_dispatcher()
+        await uow.commit()
+        log.info(
+            "receipts queued",
+            extra={
+                "queued": queued,
+                "events": len(envelopes),
+                "without_email": len(envelopes) - len(wanted),
+            },
+        )
+
+    def _receipt(self, envelope: Envelope[Any], now: datetime) -> Delivery:
+        event: SubmissionReceived = envelope.data
+        assert event.submitter_email is not None
+        return Delivery.queue(
+            delivery_id=uuid.uuid4(),
+            source_event_id=envelope.event_id,
+            correlation_id=envelope.correlation_id,
+            purpose=Purpose.RECEIPT,
+            recipient=str(event.submitter_email),
+            email=compose_receipt(event, self._profile),
+            gmina_teryt=self._profile.teryt,
+            now=now,
         )

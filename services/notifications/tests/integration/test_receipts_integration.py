@@ -43,6 +43,7 @@ from devtools.testing import (
     unique_prefix,
 )
 from notifications.config import NotificationsSettings
+from notifications.service.receipts import ReceiptRequests
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
 from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
 from shared.contracts.topics import Topic
@@ -436,6 +437,107 @@ async def test_a_killed_service_sends_the_pending_receipt_after_restart(
     assert delivery["message_id"] == message["Message-ID"]
 
 
+async def test_a_sigkill_in_the_middle_of_a_batch_queues_every_receipt_once(
+    make_harness: Callable[..., Awaitable[Harness]], tmp_path: Path
+) -> None:
+    """The submissions subscription consumes in batches (one transaction, one offset
+    commit each). A backlog is consumed in many small batches and the process is
+    SIGKILLed while some are queued and others not — while a batch's transaction is open,
+    or between its commit and its offset commit. After a restart every event has exactly
+    one delivery and one receipt: what was not committed is redelivered, and what was
+    committed but not acknowledged is skipped by the inbox."""
+    harness = await make_harness(consumer_batch_max_records=4)
+    recipient = unique_recipient()
+    events = [submission_event(recipient) for _ in range(600)]
+    for event in events:  # the backlog, before the service runs
+        await harness.producer.send(
+            harness.topic, value=event.to_bytes(), key=harness.key, headers=[]
+        )
+    await harness.producer.flush()
+    event_ids = [event.event_id for event in events]
+
+    async def queued() -> int:
+        try:
+            rows = await harness.fetch(
+                "SELECT count(*) AS n FROM deliveries WHERE source_event_id = ANY($1)",
+                event_ids,
+            )
+        except asyncpg.UndefinedTableError:
+            return 0  # the process is still applying its migrations
+        return int(rows[0]["n"])
+
+    async def some_but_not_all_queued() -> int | None:
+        found = await queued()
+        return found if 0 < found < len(events) else None
+
+    process = start_service_process(harness, tmp_path / "service.log")
+    try:
+        await eventually(some_but_not_all_queued, "part of the backlog queued")
+    finally:
+        process.send_signal(signal.SIGKILL)  # mid-stream, no shutdown code runs
+        await asyncio.to_thread(process.wait, 30)
+    assert 0 < await queued() < len(events)
+
+    await harness.start()
+    await harness.mailbox.wait_for(recipient, len(events))
+    await harness.pass_barrier()
+
+    rows = await harness.fetch(
+        "SELECT source_event_id, status FROM deliveries WHERE source_event_id = ANY($1)",
+        event_ids,
+    )
+    assert sorted(row["source_event_id"] for row in rows) == sorted(event_ids)
+    assert {row["status"] for row in rows} == {"sent"}
+    claimed = await harness.fetch(
+        "SELECT count(*) AS n FROM inbox WHERE event_id = ANY($1)", event_ids
+    )
+    assert claimed[0]["n"] == len(events)
+    messages = await harness.mailbox.to(recipient)
+    assert sorted(set(receipt_numbers(messages))) == sorted(e.data.receipt_number for e in events)
+    # One receipt per event; the one window SMTP leaves open (the relay accepted, the
+    # process died before recording it) may repeat an email, with the same Message-ID.
+    assert len({message["Message-ID"] for message in messages}) == len(events)
+
+
+async def test_a_batch_of_receipts_is_queued_with_one_insert_and_sent(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    """The set-based form the consumer tries first for a batch (one insert for all its
+    receipts) stores what one insert per receipt stores, skips what exists, and the
+    dispatcher sends each once. (Were it broken, the platform would fall back to the
+    event-by-event path and every other test would still pass: this one would not.)"""
+    harness = await make_harness()
+    running = await harness.start()
+    events = [submission_event(unique_recipient()) for _ in range(3)]
+    events.append(submission_event(None))
+    single = submission_event(unique_recipient())
+    receipts = ReceiptRequests(harness.settings.gmina())
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submissions_received(uow, events[:2])
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submissions_received(uow, events)  # the first two again
+    async with running.runtime.unit_of_work() as uow:
+        await receipts.on_submission_received(uow, single)  # one insert per receipt
+
+    for event in [*events[:3], single]:
+        assert event.data.submitter_email is not None
+        [message] = await harness.mailbox.wait_for(str(event.data.submitter_email))
+        assert event.data.receipt_number in str(message["Subject"])
+    columns = (
+        "purpose, language, status, attempts, priority, subscription_id, list_unsubscribe,"
+        " last_error, sent_at IS NOT NULL AS sent, message_id LIKE '<%>' AS has_message_id"
+    )
+    rows = await harness.fetch(
+        f"SELECT source_event_id, {columns} FROM deliveries ORDER BY created_at"
+    )
+    assert sorted(row["source_event_id"] for row in rows) == sorted(
+        event.event_id for event in [*events[:3], single]
+    )
+    [reference] = [row for row in rows if row["source_event_id"] == single.event_id]
+    for row in rows:
+        assert dict(row) | {"source_event_id": None} == dict(reference) | {"source_event_id": None}
+
+
 def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[bytes]:
     """`python -m notifications` as a real OS process, with the harness's settings."""
     settings = harness.settings
@@ -460,6 +562,7 @@ def start_service_process(harness: Harness, log_file: Path) -> subprocess.Popen[
         "STRATEGIA_KAFKA_SASL_PASSWORD": (
             settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         ),
+        "STRATEGIA_CONSUMER_BATCH_MAX_RECORDS": str(settings.consumer_batch_max_records),
     }
     # Required: without it notifications refuses to start.
     if settings.subscription_link_secret is not None:

@@ -43,6 +43,9 @@ class FakeDeliveries:
         self.rows[delivery.id] = delivery
         return True
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        return sum([await self.add(delivery) for delivery in deliveries])
+
     async def wake_dispatcher(self) -> None:
         self.wakes += 1
 
