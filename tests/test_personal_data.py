@@ -3,12 +3,16 @@
 intake, groups, notifications and news run in this process with their own databases,
 talking only through Kafka. A resident submits (email and phone) and signs up as a
 volunteer; the export gathers what every service holds; after the erasure no table of any
-service holds the address, and no Kafka record carries it in clear except the two topics
-documented in the README as not yet covered (see "Personal data", what is missing).
+service holds the address, and no Kafka record carries it in clear except on the topic
+documented in the README as not yet covered (see "Personal data", what is missing). The
+submitter's address travels sealed under a per-person key (crypto-shredding): erasure
+deletes the key in intake and in notifications, leaves a tombstone on
+intake.person-keys.v1, and the log cleaner then removes the key's record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,10 +27,8 @@ from devtools.testing import (
     CLERK,
     RunningService,
     consultation_payload,
-    count,
-    end_offset,
     eventually,
-    read_topic,
+    read_whole_topic,
     settings_for_test,
     start_service,
     unique_prefix,
@@ -36,13 +38,14 @@ from groups.config import GroupsSettings
 from intake.config import IntakeSettings
 from news.config import NewsSettings
 from notifications.config import NotificationsSettings
+from shared.contracts.topics import Topic
+from shared.platform.shredding import encode_key
 
 pytestmark = pytest.mark.integration
 
 # Topics that still carry the address in clear (README: "Personal data", not yet covered):
-# SubmissionReceived.submitter_email (notifications needs it) and the volunteer messages
-# (retention 48 h, their dead letters too).
-NOT_YET_SHREDDED = ("intake.submissions.v1", "groups.volunteer-messages.v1")
+# the volunteer messages (retention 48 h, their dead letters too).
+NOT_YET_SHREDDED = ("groups.volunteer-messages.v1",)
 
 
 @pytest.fixture
@@ -102,8 +105,7 @@ async def kafka_records(kafka: str, prefix: str) -> dict[str, list[bytes]]:
         await admin.close()
     found: dict[str, list[bytes]] = {}
     for topic in topics:
-        total = await end_offset(kafka, topic)
-        records = await read_topic(kafka, topic, until=count(total)) if total else []
+        records = await read_whole_topic(kafka, topic)
         found[topic.removeprefix(prefix)] = [
             (record.value or b"") + b"".join(value for _, value in record.headers)
             for record in records
@@ -174,6 +176,13 @@ async def test_export_then_erasure_leaves_no_address(
         )
 
     await wait_for(mailed, "the receipt, the volunteer's and the confirmation email sent")
+    # One key for the person, in intake and (a copy) in notifications.
+    [person_key] = await intake.runtime.pool.fetch("SELECT key_id, key FROM person_keys")
+    key_id, key_text = person_key["key_id"], encode_key(bytes(person_key["key"]))
+    assert await notifications.count("received_person_keys WHERE key IS NOT NULL") == 1
+    keys_topic = intake.topic(Topic.INTAKE_PERSON_KEYS)
+    published = await read_whole_topic(kafka_bootstrap_servers, keys_topic)
+    assert any(key_text.encode() in (record.value or b"") for record in published)
 
     # Art. 15: every service answers with what it holds, sealed; intake assembles it.
     export = await intake.client.post("/v1/export-requests", headers=ADMIN, json={"email": email})
@@ -205,7 +214,7 @@ async def test_export_then_erasure_leaves_no_address(
     assert erasure.status_code == 202, erasure.text
     view = await answered(intake, f"/v1/erasure-requests/{erasure.json()['id']}")
     assert all(answer["done"] for answer in view["services"].values())
-    assert view["services"]["intake"]["records"] == 1
+    assert view["services"]["intake"]["records"] == 2  # the submission and the person's key
     assert view["services"]["groups"]["records"] == 1
     phone_request = await intake.client.post(
         "/v1/erasure-requests", headers=ADMIN, json={"phone": "601-234-567"}
@@ -223,6 +232,42 @@ async def test_export_then_erasure_leaves_no_address(
     # The subscription is gone with its emails, and its confirmation link is dead.
     assert await notifications.count("subscriptions") == 0
     assert await notifications.count("one_time_tokens") == 0
+
+    # Crypto-shredding: the key is gone from intake, and notifications' copy with it.
+    assert await intake.count("person_keys") == 0
+
+    async def copy_erased() -> bool:
+        return (
+            await notifications.count("received_person_keys WHERE key IS NOT NULL") == 0
+            and await notifications.count("received_person_keys WHERE key_id = $1", key_id) == 1
+        )
+
+    await wait_for(copy_erased, "notifications to drop its copy of the person's key")
+    for name, service in system.items():
+        assert key_text.lower() not in await table_dump(service), f"{name} holds the key"
+    # The latest record of the key id on the key topic is its tombstone.
+    kafka = kafka_bootstrap_servers
+    ours = [r for r in await read_whole_topic(kafka, keys_topic) if r.key == str(key_id).encode()]
+    assert ours and ours[-1].value is None
+
+    # The log cleaner removes the key record (the active segment is never cleaned: the
+    # next key record, another person's, rolls it after `segment.ms`).
+    async def compacted() -> bool:
+        await asyncio.sleep(1.5)  # past segment.ms, so the next record rolls the segment
+        other = await intake.client.post(
+            f"/v1/consultations/{consultation['id']}/submissions",
+            json={
+                "submitter": {"kind": "resident", "email": f"{uuid.uuid4().hex}@example.org"},
+                "title": "Inna sprawa",
+                "body": "Inna treść.",
+                "consent": {"processing": True},
+            },
+        )
+        assert other.status_code == 202, other.text
+        remaining = await read_whole_topic(kafka, keys_topic)
+        return not any(key_text.encode() in (r.value or b"") for r in remaining)
+
+    await wait_for(compacted, "the cleaner to compact the erased key away")
 
     records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
     assert "intake.privacy-requests.v1" in records

@@ -17,7 +17,10 @@ from devtools.pytest_plugin import DatabaseFactory, SmtpSink
 from devtools.testing import (
     ADMIN,
     RunningService,
+    body,
     consultation_payload,
+    count,
+    read_topic,
     settings_for_test,
     start_service,
     unique_prefix,
@@ -120,6 +123,15 @@ async def test_web_submission_sends_one_receipt_with_number_and_digest(
         notifications.topic(Topic.INTAKE_SUBMISSIONS),
     )
     assert await notifications.count("deliveries WHERE recipient = $1", recipient) == 1
+
+    # The address crossed Kafka only sealed, under the key intake published for the person.
+    kafka = notifications.settings.kafka_bootstrap_servers
+    [event] = await read_topic(kafka, intake.topic(Topic.INTAKE_SUBMISSIONS), until=count(1))
+    assert recipient.encode() not in (event.value or b"")
+    sealed = body(event)["data"]["submitter_email_sealed"]
+    [key] = await read_topic(kafka, intake.topic(Topic.INTAKE_PERSON_KEYS), until=count(1))
+    assert key.key == sealed["key_id"].encode()
+    assert await notifications.count("received_person_keys WHERE key IS NOT NULL") == 1
 
     (message,) = ours()
     text = " ".join(text_part(message).split())  # the text part is wrapped at 76 columns

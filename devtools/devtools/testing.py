@@ -81,6 +81,40 @@ async def read_topic(
     return kept
 
 
+async def read_whole_topic(
+    kafka: str, topic: str, *, deadline_s: float = DEADLINE_SECONDS
+) -> list[Record]:
+    """Every record `topic` holds now, read up to its end offsets. Unlike counting up to
+    `end_offset`, right for a compacted topic too (offsets the cleaner removed are gaps)."""
+    consumer = AIOKafkaConsumer(
+        **admin_options(kafka), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    kept: list[Record] = []
+    try:
+        known = consumer.partitions_for_topic(topic)
+        if known is None:  # not in the client's metadata yet
+            await consumer._client.force_metadata_update()
+            known = consumer.partitions_for_topic(topic)
+        if not known:
+            raise AssertionError(f"{topic}: no such topic")
+        partitions = [TopicPartition(topic, partition) for partition in sorted(known)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        for partition in partitions:
+            while await consumer.position(partition) < ends[partition]:
+                if loop.time() > deadline:
+                    raise AssertionError(f"{topic}: could not read up to its end offsets")
+                batch = await consumer.getmany(partition, timeout_ms=300)
+                kept.extend(batch.get(partition, ()))
+    finally:
+        await consumer.stop()
+    return kept
+
+
 def count(expected: int) -> Callable[[list[Record]], bool]:
     return lambda records: len(records) >= expected
 

@@ -486,13 +486,13 @@ async def _publish_before_start(labels: list[str], *poison: tuple[int, bytes]) -
         values.insert(index, value)
 
     async def publish(kafka: str, topic: str) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, 1, 1)])
         finally:
             await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        producer = AIOKafkaProducer(**admin_options(kafka))
         await producer.start()
         try:
             for value in values:

@@ -54,7 +54,12 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         Topic.INTAKE_SUBMISSIONS, "Accepted submissions, keyed by submission id"
     )
 
-    install_privacy(runtime, IntakePersonalData())
+    runtime.document_publication(
+        Topic.INTAKE_PERSON_KEYS,
+        "Per-person data keys of sealed fields (crypto-shredding), compacted, keyed by key "
+        "id; a null value (tombstone) when the person is erased",
+    )
+    install_privacy(runtime, IntakePersonalData(), person_keys=Topic.INTAKE_PERSON_KEYS)
     subscribe_privacy_replies(runtime, settings.privacy_services)
     runtime.document_publication(
         Topic.INTAKE_PRIVACY_REQUESTS,

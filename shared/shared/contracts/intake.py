@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from shared.contracts.envelope import TOLERANT_READER, EventPayload
 from shared.contracts.fields import Consent, SafeDate, SafeDatetime, Text
+from shared.contracts.sealed import PersonKeyPublished, SealedValue
 
 
 class ConsultationKind(StrEnum):
@@ -93,7 +94,10 @@ class ConsultationWindowChanged(EventPayload):
 class SubmissionReceived(EventPayload):
     """A submission was accepted; carries what groups and notifications need.
 
-    `submitter_email` is present only when the submitter gave one (data minimisation).
+    The submitter's address travels sealed (`submitter_email_sealed`, under the person's
+    key on `intake.person-keys.v1`, bound to `submission_id`): erasing the person deletes
+    the key. `submitter_email` in clear is no longer written; it stays in the contract so
+    records already on the topic remain readable.
     """
 
     event_type = "intake.SubmissionReceived"
@@ -112,6 +116,7 @@ class SubmissionReceived(EventPayload):
     digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     language: Language
     submitter_email: EmailStr | None = None
+    submitter_email_sealed: SealedValue | None = None
     # The submitter agreed to be contacted about the outcome (decision emails).
     contact_consent: bool = False
 
@@ -163,3 +168,15 @@ class SubmitSubmission(EventPayload, SubmissionContent):
     consultation_id: uuid.UUID
     channel: Channel = Channel.KAFKA
     received_at: SafeDatetime | None = None
+
+
+class IntakePersonKeyPublished(EventPayload, PersonKeyPublished):
+    """A person's data key, created with the first event that seals a field of theirs
+    (same transaction, earlier in the outbox). Erasure publishes the key id's tombstone."""
+
+    event_type = "intake.PersonKeyPublished"
+
+
+def submitter_email_associated_data(submission_id: uuid.UUID) -> bytes:
+    """Binds a sealed submitter address to its submission and field."""
+    return f"intake.SubmissionReceived:submitter_email:{submission_id}".encode()

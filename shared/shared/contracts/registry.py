@@ -30,6 +30,7 @@ from shared.contracts.intake import (
     ConsultationClosed,
     ConsultationOpened,
     ConsultationWindowChanged,
+    IntakePersonKeyPublished,
     SubmissionReceived,
     SubmitSubmission,
 )
@@ -51,6 +52,7 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
         ConsultationWindowChanged,
     ),
     Topic.INTAKE_SUBMISSIONS: (SubmissionReceived,),
+    Topic.INTAKE_PERSON_KEYS: (IntakePersonKeyPublished,),
     Topic.INTAKE_SUBMISSION_COMMANDS: (SubmitSubmission,),
     Topic.GROUPS_GROUPS: (GroupFormed, LeadAppointed),
     Topic.GROUPS_VOLUNTEERS: (
@@ -96,6 +98,7 @@ SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
     "groups": (Topic.INTAKE_CONSULTATIONS, Topic.INTAKE_SUBMISSIONS, Topic.INTAKE_PRIVACY_REQUESTS),
     "notifications": (
         Topic.INTAKE_SUBMISSIONS,
+        Topic.INTAKE_PERSON_KEYS,  # the keys of sealed submitter addresses
         Topic.GROUPS_VOLUNTEER_MESSAGES,
         Topic.GROUPS_SUBMISSIONS,
         Topic.NEWS_ALERTS,

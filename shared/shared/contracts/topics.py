@@ -17,6 +17,9 @@ class Topic(StrEnum):
     INTAKE_CONSULTATIONS = "intake.consultations.v1"
     # intake: accepted submissions (key: submission id)
     INTAKE_SUBMISSIONS = "intake.submissions.v1"
+    # intake: per-person data keys of sealed fields, compacted (key: key id; a tombstone
+    # when the person is erased)
+    INTAKE_PERSON_KEYS = "intake.person-keys.v1"
     # intake: submit commands from other front channels (key: consultation id)
     INTAKE_SUBMISSION_COMMANDS = "intake.submission-commands.v1"
     # groups: working groups formed and their leads (key: group id)
@@ -59,13 +62,27 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DEAD_LETTER_SUFFIX}"
 
 
-_DAY_MS = 24 * 60 * 60 * 1000
+_HOUR_MS = 60 * 60 * 1000
+_DAY_MS = 24 * _HOUR_MS
+
+PERSON_KEYS_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": "1000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "delete.retention.ms": "60000",
+    "min.compaction.lag.ms": "0",
+    "max.compaction.lag.ms": "1000",
+}
 
 # Topic-level settings applied when a topic is created. A topic whose events carry a
 # secret (an emailed link's token) keeps them no longer than the secret is valid.
 TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
     # Confirmation and withdrawal links live 48 h, sign-in links 24 h.
     Topic.GROUPS_VOLUNTEER_MESSAGES: {"retention.ms": str(2 * _DAY_MS)},
+    # Person keys: the latest record per key id is kept; an erased key's tombstone makes
+    # the cleaner drop the key bytes within seconds (small segments, any dirt triggers a
+    # clean) and the tombstone itself one minute later.
+    Topic.INTAKE_PERSON_KEYS: PERSON_KEYS_CONFIG,
 }
 
 # Dead letters are for operators to look at and replay, not an archive of personal data.
@@ -86,6 +103,10 @@ def dead_letter_config(topic: str) -> dict[str, str]:
     (a copy must not outlive the original's personal data)."""
     config = dict(DEAD_LETTER_CONFIG)
     own = TOPIC_CONFIGS.get(Topic(topic), {}) if topic in Topic._value2member_map_ else {}
+    if own.get("cleanup.policy") == "compact":
+        # A dead-lettered key record holds a person's key, which erasure cannot reach on
+        # a dead-letter topic: it is kept one hour, for an operator to see, no longer.
+        config["retention.ms"] = str(_HOUR_MS)
     if "retention.ms" in own:
         config["retention.ms"] = str(min(int(own["retention.ms"]), int(config["retention.ms"])))
     return config

@@ -101,7 +101,7 @@ class KafkaPublisher:
         self._broker = broker
 
     async def publish(
-        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+        self, *, topic: str, key: bytes, value: bytes | None, headers: Mapping[str, str]
     ) -> None:
         # FastStream awaits the broker's acknowledgement unless no_confirm=True.
         await self._broker.publish(
@@ -113,8 +113,9 @@ class KafkaPublisher:
         )
 
     async def send(
-        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+        self, *, topic: str, key: bytes, value: bytes | None, headers: Mapping[str, str]
     ) -> Awaitable[object]:
+        # A keyed None is sent as a null value (a tombstone), not as b"".
         # no_confirm: returns once the record is in the producer's queue, with the future
         # of the broker's acknowledgement (the outbox relay awaits many together).
         acknowledgement: Awaitable[object] = await self._broker.publish(
@@ -367,8 +368,14 @@ class EventConsumer(Generic[U]):
         description: str | None = None,
         batch: bool = False,
         handle_batch: Callable[[U, Sequence[Envelope[Any]]], Awaitable[None]] | None = None,
+        on_tombstone: Callable[[U, bytes], Awaitable[None]] | None = None,
     ) -> None:
         """Consume every event type declared on `topic` in the registry.
+
+        `on_tombstone` (compacted topics) receives the key of a record with a null value,
+        in a unit of work without inbox claim (a tombstone has no event id; deleting
+        twice must do no harm); without it a tombstone is dead-lettered like any record
+        that is not an envelope.
 
         The subscription must be declared in the registry (`SUBSCRIPTIONS`): the broker
         lets the service's principal read only what is declared there.
@@ -391,6 +398,8 @@ class EventConsumer(Generic[U]):
             )
         if handle_batch is not None and not batch:
             raise ValueError("handle_batch needs batch=True")
+        if on_tombstone is not None and batch:
+            raise ValueError("tombstones are consumed one at a time (no batch=True)")
         models = TOPIC_EVENTS[topic]
         registry = EventRegistry(models)
         address = self._topic_names(topic)
@@ -401,7 +410,7 @@ class EventConsumer(Generic[U]):
             if batch:
                 await self._process_batch(message, registry, handler, batch_state, handle_batch)
             else:
-                await self._process(message, registry, handler)
+                await self._process(message, registry, handler, on_tombstone)
 
         on_message.__name__ = f"{self._consumer}_{topic}".replace(".", "_").replace("-", "_")
         # The payload schema lives in the producer's AsyncAPI document; here we name it.
@@ -445,6 +454,7 @@ class EventConsumer(Generic[U]):
         message: KafkaMessage,
         registry: EventRegistry,
         handler: Callable[[U, Envelope[Any]], Awaitable[None]],
+        on_tombstone: Callable[[U, bytes], Awaitable[None]] | None = None,
     ) -> None:
         record = message.raw_message
         if isinstance(record, tuple):  # pragma: no cover - only with subscribe(batch=True)
@@ -454,7 +464,10 @@ class EventConsumer(Generic[U]):
         state.count += 1
         if state.dead_letter_reason is None:
             try:
-                await self._handle(bytes(record.value or b""), registry, handler)
+                if record.value is None and on_tombstone is not None:
+                    await self._handle_tombstone(bytes(record.key or b""), on_tombstone)
+                else:
+                    await self._handle(bytes(record.value or b""), registry, handler)
             except Exception as error:
                 if is_unavailable(error):
                     state.count -= 1  # the message is not at fault
@@ -664,6 +677,14 @@ class EventConsumer(Generic[U]):
                     log.info("duplicate event skipped", extra={"event_id": envelope.event_id})
                 if not uow.committed:
                     await uow.commit()
+
+    async def _handle_tombstone(
+        self, key: bytes, on_tombstone: Callable[[U, bytes], Awaitable[None]]
+    ) -> None:
+        async with self._unit_of_work() as uow:
+            await on_tombstone(uow, key)
+            if not uow.committed:
+                await uow.commit()
 
     async def _dead_letter(self, message: FailedMessage, state: _Attempts) -> None:
         """Publish the dead letter, retrying like a handler; at the limit, store it."""

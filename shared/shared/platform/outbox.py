@@ -33,7 +33,7 @@ import asyncpg
 
 from shared.contracts.envelope import Envelope, EventPayload, new_envelope
 from shared.contracts.registry import topic_of
-from shared.contracts.topics import TopicNames
+from shared.contracts.topics import Topic, TopicNames
 from shared.platform.backoff import exponential_backoff
 from shared.platform.database import DbConnection
 from shared.platform.logging import correlation_id_var
@@ -50,7 +50,7 @@ class Publisher(Protocol):
     """Publishes one record and returns once the broker acknowledged it."""
 
     async def publish(
-        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+        self, *, topic: str, key: bytes, value: bytes | None, headers: Mapping[str, str]
     ) -> None: ...
 
 
@@ -60,7 +60,7 @@ class PipelinedPublisher(Publisher, Protocol):
     the broker acknowledged it (or raises why it could not)."""
 
     async def send(
-        self, *, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+        self, *, topic: str, key: bytes, value: bytes | None, headers: Mapping[str, str]
     ) -> Awaitable[object]: ...
 
 
@@ -69,7 +69,7 @@ class OutboxRecord:
     id: int
     topic: str
     key: str
-    payload: bytes
+    payload: bytes | None  # None: a tombstone (compacted topics)
     headers: dict[str, str]
 
 
@@ -93,6 +93,14 @@ class Trace:
 
     correlation_id: str | None = None
     causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A key to delete from a compacted topic, waiting for its transaction to commit."""
+
+    topic: Topic
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,24 @@ class OutboxWriter:
             NOTIFY_CHANNEL,
         )
         return envelopes
+
+    async def write_tombstones(self, conn: DbConnection, tombstones: Sequence[Tombstone]) -> None:
+        """Outbox rows with no payload: the relay publishes a null value under the key,
+        which a compacted topic's cleaner takes as "delete every record of this key"."""
+        if not tombstones:
+            return
+        if not conn.is_in_transaction():
+            raise RuntimeError("the outbox is written inside the state change's transaction")
+        await conn.execute(
+            "WITH written AS (INSERT INTO outbox (event_id, topic, message_key, payload)"
+            " SELECT gen_random_uuid(), topic, message_key, NULL FROM unnest("
+            "$1::text[], $2::text[]) WITH ORDINALITY AS t(topic, message_key, position)"
+            " ORDER BY position)"
+            " SELECT pg_notify($3, '')",
+            [self._topics(tombstone.topic) for tombstone in tombstones],
+            [tombstone.key for tombstone in tombstones],
+            NOTIFY_CHANNEL,
+        )
 
 
 class OutboxRelay:
@@ -249,7 +275,7 @@ class OutboxRelay:
                 id=row["id"],
                 topic=row["topic"],
                 key=row["message_key"],
-                payload=bytes(row["payload"]),
+                payload=None if row["payload"] is None else bytes(row["payload"]),
                 headers=dict(row["headers"]),
             )
             for row in rows

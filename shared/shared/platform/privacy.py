@@ -221,8 +221,14 @@ def _count(records: ExportRecords) -> int:
     return sum(len(rows) for rows in records.values())
 
 
-def install_privacy(runtime: Any, personal_data: PersonalData) -> None:
-    """Subscribe `runtime` to the data-subject requests and declare its replies topic."""
+def install_privacy(
+    runtime: Any, personal_data: PersonalData, *, person_keys: Topic | None = None
+) -> None:
+    """Subscribe `runtime` to the data-subject requests and declare its replies topic.
+
+    An owner of sealed fields names its compacted key topic (`person_keys`): erasure then
+    also deletes the person's data keys and publishes their tombstones (crypto-shredding,
+    `shared/platform/shredding.py`)."""
     service: str = runtime.name
     erased_model, exported_model = REPLY_MODELS[service]
     replies = privacy_replies_topic(service)
@@ -233,6 +239,12 @@ def install_privacy(runtime: Any, personal_data: PersonalData) -> None:
         if isinstance(request, ErasureRequested):
             records = await personal_data.erase(uow, request.subject)
             records += await erase_dead_letters(conn, request.subject)
+            if person_keys is not None:
+                from shared.platform.shredding import erase_person_keys
+
+                records += await erase_person_keys(
+                    conn, request.subject, uow.stage_tombstone, person_keys
+                )
             uow.stage_event(
                 erased_model(
                     request_id=request.request_id,

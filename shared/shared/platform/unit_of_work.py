@@ -33,20 +33,27 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from shared.contracts.envelope import Envelope, EventPayload
+from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
 from shared.platform.inbox import claim_event
-from shared.platform.outbox import OutboxWriter, StagedEvent, Trace
+from shared.platform.outbox import OutboxWriter, StagedEvent, Tombstone, Trace
 
 
 class UnitOfWork(abc.ABC):
     def __init__(self) -> None:
         self.events: list[StagedEvent] = []
+        self.tombstones: list[Tombstone] = []
         self.trace = Trace()
         self.committed = False
 
     def stage_event(self, payload: EventPayload, *, key: uuid.UUID | str) -> None:
         """Publish `payload` (keyed by its aggregate id) if and when this unit commits."""
         self.events.append(StagedEvent(payload=payload, key=str(key), trace=self.trace))
+
+    def stage_tombstone(self, topic: Topic, *, key: uuid.UUID | str) -> None:
+        """Delete `key` from the compacted `topic` if and when this unit commits (written
+        to the outbox after this unit's events)."""
+        self.tombstones.append(Tombstone(topic=topic, key=str(key)))
 
     async def __aenter__(self) -> Self:
         await self._begin()
@@ -138,6 +145,7 @@ class PostgresUnitOfWork(UnitOfWork):
         assert self._transaction is not None, "the unit of work is not open"
         try:
             envelopes = await self._outbox.write(self.connection, self.events)
+            await self._outbox.write_tombstones(self.connection, self.tombstones)
             await self._transaction.commit()
         except BaseException:
             await self.rollback()

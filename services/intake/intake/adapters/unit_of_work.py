@@ -9,8 +9,13 @@ from intake.adapters.repository import (
     PostgresSubmissions,
 )
 from intake.service.ports import IntakeUnitOfWork
+from shared.contracts.intake import IntakePersonKeyPublished
+from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
+from shared.platform.shredding import PersonKeyTopic, PostgresPersonKeys
 from shared.platform.unit_of_work import PostgresUnitOfWork
+
+PERSON_KEYS = PersonKeyTopic(Topic.INTAKE_PERSON_KEYS, IntakePersonKeyPublished)
 
 
 class PostgresIntakeUnitOfWork(PostgresUnitOfWork, IntakeUnitOfWork):
@@ -19,3 +24,4 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork, IntakeUnitOfWork):
         self.submissions = PostgresSubmissions(connection)
         self.idempotency_keys = PostgresIdempotencyKeys(connection)
         self.privacy_requests = PostgresPrivacyRequests(connection)
+        self.person_keys = PostgresPersonKeys(connection, self.stage_event, PERSON_KEYS)

@@ -22,6 +22,7 @@ from shared.contracts.intake import (
     SubmissionReceived,
     SubmitSubmission,
 )
+from shared.contracts.sealed import SealedValue
 
 CLERK_CHANNELS = frozenset({Channel.PHONE, Channel.PAPER, Channel.EMAIL})
 
@@ -45,8 +46,12 @@ class Submission:
     entered_by: str | None
     receipt: Receipt
 
-    def received(self, consultation: Consultation) -> SubmissionReceived:
-        """The integration event: what groups and notifications need, nothing more."""
+    def received(
+        self, consultation: Consultation, submitter_email: SealedValue | None = None
+    ) -> SubmissionReceived:
+        """The integration event: what groups and notifications need, nothing more. The
+        address only sealed (`submitter_email`: the service seals it under the person's
+        key), never in clear."""
         content = self.content
         return SubmissionReceived(
             submission_id=self.id,
@@ -62,7 +67,7 @@ class Submission:
             receipt_number=self.receipt.number,
             digest=self.receipt.digest,
             language=content.language,
-            submitter_email=content.submitter.email,
+            submitter_email_sealed=submitter_email,
             contact_consent=content.consent.contact,
         )
 

@@ -27,6 +27,7 @@ from intake.domain.submission import (
 )
 from intake.service.ports import IntakeUnitOfWork, NewKey, SubmissionFilter
 from shared.clock import Clock, utc_now
+from shared.contracts.intake import submitter_email_associated_data
 from shared.errors import DomainError
 
 
@@ -200,7 +201,20 @@ class IntakeService:
             if new_keys:
                 await uow.idempotency_keys.add_many(scope, new_keys)
             for submission in submissions.values():
-                uow.stage_event(submission.received(consultation), key=submission.id)
+                # The address travels sealed under the person's key (a new key is staged
+                # first, so it is published before the event that needs it).
+                submitter = submission.content.submitter
+                sealed = (
+                    await uow.person_keys.seal(
+                        email=str(submitter.email),
+                        phone=submitter.phone,
+                        plaintext=str(submitter.email),
+                        associated_data=submitter_email_associated_data(submission.id),
+                    )
+                    if submitter.email is not None
+                    else None
+                )
+                uow.stage_event(submission.received(consultation, sealed), key=submission.id)
         found = (
             await uow.submissions.get_many(list(set(stored_replays.values())))
             if stored_replays

@@ -17,6 +17,7 @@ from intake.domain.consultation import Consultation
 from intake.domain.privacy import PrivacyRequest, Reply
 from intake.domain.submission import Submission
 from shared.contracts.intake import Channel, SubmitterKind
+from shared.platform.shredding import PersonSealer
 from shared.platform.unit_of_work import UnitOfWork
 
 
@@ -118,3 +119,5 @@ class IntakeUnitOfWork(UnitOfWork):
     submissions: Submissions
     idempotency_keys: IdempotencyKeys
     privacy_requests: PrivacyRequests
+    # Per-person data keys: seals the contact fields of events (crypto-shredding).
+    person_keys: PersonSealer

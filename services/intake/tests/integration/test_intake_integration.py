@@ -231,10 +231,15 @@ async def test_web_submission_receipt_event_and_idempotent_replay(start_intake: 
     assert data["submission_id"] == accepted["id"]
     assert data["receipt_number"] == accepted["receipt"]["number"]
     assert data["digest"] == accepted["receipt"]["digest"]
-    assert data["submitter_email"] == "jan.kowalski@example.com"
+    # The address travels only sealed, under the person's key (crypto-shredding).
+    assert data["submitter_email"] is None
+    assert b"jan.kowalski" not in (events[0].value or b"")
+    [key_id] = await service.runtime.pool.fetch("SELECT key_id FROM person_keys")
+    assert data["submitter_email_sealed"]["key_id"] == str(key_id["key_id"])
     assert (data["theme"], data["locality"], data["channel"]) == ("social", "Gassy", "web")
     assert events[0].key == accepted["id"].encode()
     assert body(events[1])["data"].get("submitter_email") is None
+    assert body(events[1])["data"].get("submitter_email_sealed") is None
 
     stored = await service.client.get(f"/v1/submissions/{accepted['id']}", headers=ADMIN)
     assert stored.status_code == 200

@@ -19,6 +19,8 @@ from intake.domain.commands import CreateConsultation
 from intake.domain.consultation import Consultation
 from intake.domain.submission import Submission
 from intake.service.ports import IntakeUnitOfWork, NewKey, StoredKey, SubmissionFilter
+from shared.contracts.sealed import SealedValue
+from shared.platform.shredding import new_data_key, seal_value
 
 
 class FakeConsultations:
@@ -113,6 +115,20 @@ class FakeIdempotencyKeys:
             self.rows[(scope, new.key)] = StoredKey(new.fingerprint, new.submission_id)
 
 
+class FakePersonKeys:
+    """One real AES key per email (the sealing is the platform's own code)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[uuid.UUID, bytes]] = {}
+
+    async def seal(
+        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
+    ) -> SealedValue:
+        person = (email or phone or "").lower()
+        key_id, key = self.keys.setdefault(person, (uuid.uuid4(), new_data_key()))
+        return seal_value(key_id, key, plaintext, associated_data=associated_data)
+
+
 class FakeIntakeUnitOfWork(IntakeUnitOfWork):
     """Commits keep what the use case wrote; a rollback restores the state before it.
 
@@ -126,6 +142,7 @@ class FakeIntakeUnitOfWork(IntakeUnitOfWork):
         self.consultations = store.consultations
         self.submissions = store.submissions
         self.idempotency_keys = store.idempotency_keys
+        self.person_keys = store.person_keys
         self._snapshot: dict[str, object] | None = None
 
     async def _begin(self) -> None:
@@ -146,6 +163,7 @@ class FakeStore:
         self.consultations = FakeConsultations()
         self.submissions = FakeSubmissions()
         self.idempotency_keys = FakeIdempotencyKeys()
+        self.person_keys = FakePersonKeys()
         self.committed_events: list[object] = []
 
     def snapshot(self) -> dict[str, object]:

@@ -28,7 +28,9 @@ from shared.contracts.intake import (
     ConsultationWindowChanged,
     SubmissionContent,
     SubmissionReceived,
+    submitter_email_associated_data,
 )
+from shared.platform.shredding import open_value
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -181,7 +183,18 @@ class TestSubmissions:
             second.submission.id,
         ]
         assert received[0].receipt_number == "K1-00001"
-        assert received[0].submitter_email == "jan@example.com"
+        # The address travels only sealed, under the person's one key, bound to the event.
+        assert received[0].submitter_email is None
+        sealed = received[0].submitter_email_sealed
+        assert sealed is not None and b"jan@" not in sealed.model_dump_json().encode()
+        key_id, key = store.person_keys.keys["jan@example.com"]
+        assert sealed.key_id == key_id == received[1].submitter_email_sealed.key_id  # type: ignore[union-attr]
+        assert (
+            open_value(
+                key, sealed, associated_data=submitter_email_associated_data(first.submission.id)
+            )
+            == "jan@example.com"
+        )
 
     async def test_outside_the_window_is_refused(
         self, service: IntakeService, store: Any, clock: Clock

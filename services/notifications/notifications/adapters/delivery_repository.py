@@ -141,21 +141,21 @@ class PostgresDeliveries:
                 "id", "source_event_id", "correlation_id", "recipient", "language",
                 "subject", "text_body", "html_body", "message_id", "attempts",
                 "next_attempt_at", "last_error", "created_at", "sent_at", "failed_at",
-                "subscription_id", "list_unsubscribe",
+                "subscription_id",
             )
         ]  # fmt: skip
         inserted = await self._conn.fetch(
             f"INSERT INTO deliveries ({_COLUMNS})"
             " SELECT id, source_event_id, correlation_id, purpose, recipient, language, subject,"
             " text_body, html_body, message_id, status, attempts, next_attempt_at, last_error,"
-            " created_at, sent_at, failed_at, priority, subscription_id, list_unsubscribe"
+            " created_at, sent_at, failed_at, priority, subscription_id"
             " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
             " $12::int[], $13::timestamptz[], $14::text[], $15::timestamptz[],"
-            " $16::timestamptz[], $17::timestamptz[], $18::smallint[], $19::uuid[], $20::text[])"
+            " $16::timestamptz[], $17::timestamptz[], $18::smallint[], $19::uuid[])"
             " AS t(id, source_event_id, correlation_id, purpose, recipient, language, subject,"
             " text_body, html_body, message_id, status, attempts, next_attempt_at, last_error,"
-            " created_at, sent_at, failed_at, priority, subscription_id, list_unsubscribe)"
+            " created_at, sent_at, failed_at, priority, subscription_id)"
             " ON CONFLICT ON CONSTRAINT deliveries_one_per_event DO NOTHING RETURNING 1",
             *columns[:3],
             [d.purpose.value for d in deliveries],

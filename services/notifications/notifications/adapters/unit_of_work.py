@@ -8,6 +8,7 @@ from notifications.adapters.subscription_repository import PostgresSubscriptions
 from notifications.service.ports import NotificationsUnitOfWork
 from shared.platform.database import DbConnection
 from shared.platform.one_time_tokens import PostgresOneTimeTokens
+from shared.platform.shredding import PostgresReceivedKeys
 from shared.platform.unit_of_work import PostgresUnitOfWork
 
 
@@ -20,3 +21,4 @@ class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWor
         self.subscriptions = PostgresSubscriptions(connection)
         self.one_time_tokens = PostgresOneTimeTokens(connection)
         self.submitters = PostgresSubmitters(connection)
+        self.intake_keys = PostgresReceivedKeys(connection, "intake")

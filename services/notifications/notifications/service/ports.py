@@ -19,6 +19,7 @@ from notifications.domain.subscriptions import Subscription, SubscriptionTopic
 from notifications.domain.volunteer_mail import Submitter
 from shared.contracts.intake import Language
 from shared.platform.one_time_tokens import OneTimeTokens
+from shared.platform.shredding import ReceivedKeys
 from shared.platform.unit_of_work import UnitOfWork
 
 # LISTEN/NOTIFY channel that wakes the dispatchers when a delivery is queued.
@@ -178,3 +179,5 @@ class NotificationsUnitOfWork(UnitOfWork):
     subscriptions: Subscriptions
     one_time_tokens: OneTimeTokens
     submitters: Submitters
+    # Copies of intake's per-person keys (intake.person-keys.v1): open sealed addresses.
+    intake_keys: ReceivedKeys

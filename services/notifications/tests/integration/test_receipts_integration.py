@@ -37,6 +37,7 @@ from devtools.testing import (
     ADMIN_TOKEN,
     CLERK_TOKEN,
     RunningService,
+    end_offset,
     eventually,
     settings_for_test,
     start_service,
@@ -45,10 +46,18 @@ from devtools.testing import (
 from notifications.config import NotificationsSettings
 from notifications.service.receipts import ReceiptRequests
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
-from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
+from shared.contracts.intake import (
+    Channel,
+    IntakePersonKeyPublished,
+    Language,
+    SubmissionReceived,
+    SubmitterKind,
+    submitter_email_associated_data,
+)
 from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
 from shared.platform.privacy import email_hash
+from shared.platform.shredding import encode_key, new_data_key, seal_value
 
 pytestmark = pytest.mark.integration
 
@@ -524,7 +533,7 @@ async def test_a_batch_of_receipts_is_queued_with_one_insert_and_sent(
         [message] = await harness.mailbox.wait_for(str(event.data.submitter_email))
         assert event.data.receipt_number in str(message["Subject"])
     columns = (
-        "purpose, language, status, attempts, priority, subscription_id, list_unsubscribe,"
+        "purpose, language, status, attempts, priority, subscription_id,"
         " last_error, sent_at IS NOT NULL AS sent, message_id LIKE '<%>' AS has_message_id"
     )
     rows = await harness.fetch(
@@ -686,3 +695,70 @@ async def test_a_receipt_goes_out_for_an_event_from_a_newer_intake(
     assert event.data.receipt_number in str(message["Subject"])
     delivery = await harness.delivery_of(event.event_id)
     assert delivery is not None and delivery["status"] == "sent"
+
+
+def sealed_submission_event(
+    recipient: str, key_id: uuid.UUID, key: bytes
+) -> Envelope[SubmissionReceived]:
+    """What intake publishes now: the address only sealed under the person's key."""
+    clear = submission_event(None).data
+    sealed = seal_value(
+        key_id, key, recipient, associated_data=submitter_email_associated_data(clear.submission_id)
+    )
+    return new_envelope(
+        clear.model_copy(update={"submitter_email_sealed": sealed}), producer="intake"
+    )
+
+
+async def test_a_sealed_address_waits_for_its_key_and_an_erased_one_gets_no_mail(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    harness = await make_harness()
+    running = await harness.start()
+    keys_topic = harness.settings.kafka_topic_prefix + Topic.INTAKE_PERSON_KEYS
+
+    async def publish_key(key_id: uuid.UUID, key: bytes | None) -> None:
+        value = (
+            None
+            if key is None
+            else new_envelope(
+                IntakePersonKeyPublished(key_id=key_id, key=encode_key(key)), producer="intake"
+            ).to_bytes()
+        )
+        await harness.producer.send_and_wait(keys_topic, value=value, key=str(key_id).encode())
+
+    # The event overtakes its key (two topics): it is retried, not dead-lettered, and the
+    # receipt goes out once the key is there.
+    early_recipient, early_key_id, early_key = unique_recipient(), uuid.uuid4(), new_data_key()
+    early = sealed_submission_event(early_recipient, early_key_id, early_key)
+    assert early_recipient.encode() not in early.to_bytes()
+    await harness.publish(early)
+
+    await asyncio.sleep(1.5)  # the consumer has met the event without its key by now
+    assert await harness.delivery_of(early.event_id) is None
+    await publish_key(early_key_id, early_key)
+    [message] = await harness.mailbox.wait_for(early_recipient)
+    assert early.data.receipt_number in str(message["Subject"])
+
+    # An erased person: key, then its tombstone, then an event sealed under it — no mail,
+    # no delivery, no dead letter; the copy of the key is gone.
+    erased_recipient, erased_key_id, erased_key = unique_recipient(), uuid.uuid4(), new_data_key()
+    await publish_key(erased_key_id, erased_key)
+    await publish_key(erased_key_id, None)
+    erased = sealed_submission_event(erased_recipient, erased_key_id, erased_key)
+
+    async def key_erased() -> bool:
+        rows = await harness.fetch(
+            "SELECT key FROM received_person_keys WHERE key_id = $1", erased_key_id
+        )
+        return bool(rows) and rows[0]["key"] is None
+
+    await eventually(key_erased, "the tombstone to erase notifications' copy of the key")
+    await harness.publish(erased)
+    await harness.pass_barrier()
+    assert await harness.mailbox.to(erased_recipient) == []
+    assert await harness.delivery_of(erased.event_id) is None
+    assert await running.count("inbox WHERE event_id = $1", erased.event_id) == 1
+    assert await running.count("dead_letters") == 0
+    dead = harness.settings.kafka_topic_prefix + Topic.INTAKE_SUBMISSIONS + ".dlt"
+    assert await end_offset(harness.settings.kafka_bootstrap_servers, dead) == 0

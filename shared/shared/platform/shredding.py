@@ -1,0 +1,313 @@
+"""Crypto-shredding: personal fields on the topics are sealed under a per-person key.
+
+The owner of a person's data (intake for submitters) keeps one AES-256-GCM data key per
+person in its own database (`person_keys`), found again by a blind index: HMAC-SHA256,
+under a secret of that database, of the same SHA-256 hashes of the normalised email or
+phone that name a person in data-subject requests (`shared/platform/privacy.py`). So the
+same address always gets the same key, and an erasure request — which carries only those
+hashes — finds the key without any address.
+
+An event carries the field as a `SealedValue` (key id, nonce, ciphertext) whose
+associated data binds it to the event and field (it cannot be moved to another event).
+The key itself is published, through the owner's outbox in the same transaction and
+before the event that first uses it, on the owner's compacted `<owner>.person-keys.v1`
+(key: key id). A consumer that needs the clear text (notifications) keeps the keys it
+receives (`PostgresReceivedKeys`) and opens the field; on a tombstone it deletes its copy.
+
+Erasure deletes the owner's key row and stages the key id's tombstone; the consumer
+deletes its copy when the tombstone arrives, and the log cleaner drops the key record.
+Every sealed copy — the topic, its dead letters, backups — is then ciphertext nobody can
+open.
+
+Ordering: the key record and the event are on different topics, so a consumer may see
+the event first. A sealed field whose key id is unknown is `KeyNotYetKnown`, an ordinary
+transient failure: the platform rewinds and retries with back-off (the key arrives within
+the outbox relay's batch), and only after `consumer_max_attempts` dead-letters it — a
+dead letter that holds only ciphertext, replayable once the key is there. A key id that
+is known but erased (its tombstone was seen) is `PERSON_ERASED`: the field is treated as
+absent, and the message is processed without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.contracts.envelope import EventPayload
+from shared.contracts.privacy import PersonRef
+from shared.contracts.sealed import PersonKeyPublished, SealedValue
+from shared.contracts.topics import Topic
+from shared.platform.database import DbConnection
+from shared.platform.privacy import email_hash, subject_for_phone
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text.encode())
+
+
+# --- primitives -------------------------------------------------------------------------------
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def seal_value(
+    key_id: uuid.UUID, key: bytes, plaintext: str, *, associated_data: bytes
+) -> SealedValue:
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), associated_data)
+    return SealedValue(key_id=key_id, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+
+def open_value(key: bytes, sealed: SealedValue, *, associated_data: bytes) -> str:
+    """The clear text; `cryptography.exceptions.InvalidTag` when the ciphertext, the key
+    or the associated data is not the one it was sealed with."""
+    return (
+        AESGCM(key)
+        .decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), associated_data)
+        .decode()
+    )
+
+
+def encode_key(key: bytes) -> str:
+    return _b64(key)
+
+
+def decode_key(text: str) -> bytes:
+    key = _unb64(text)
+    if len(key) != KEY_BYTES:
+        raise ValueError("a person key is 32 bytes")
+    return key
+
+
+def blind_index(secret: bytes, subject_hash: str) -> str:
+    """HMAC-SHA256 of a person hash (`privacy.email_hash`, a phone form's hash)."""
+    return hmac.new(secret, subject_hash.encode(), hashlib.sha256).hexdigest()
+
+
+def email_index(secret: bytes, email: str) -> str:
+    return blind_index(secret, email_hash(email))
+
+
+def phone_index(secret: bytes, phone: str, *, region: str = "PL") -> str | None:
+    """The index of the number's E.164 form (the first of `subject_for_phone`'s hashes);
+    None for a string that is no phone number (no key is found by it then)."""
+    try:
+        return blind_index(secret, subject_for_phone(phone, region=region).hashes[0])
+    except Exception:
+        return None
+
+
+# --- the owner's side -------------------------------------------------------------------------
+
+
+class PersonSealer(Protocol):
+    """The owner's port: seal a field of the person named by `email`/`phone`."""
+
+    async def seal(
+        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
+    ) -> SealedValue: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PersonKeyTopic:
+    """Where an owner publishes its keys, and the event type it publishes them as."""
+
+    topic: Topic
+    event: type[EventPayload]
+
+
+_INDEX_KEY_SQL: Final = (
+    "WITH created AS (INSERT INTO person_key_secret (id, secret) VALUES (1, $1)"
+    " ON CONFLICT (id) DO NOTHING RETURNING secret)"
+    " SELECT secret FROM created UNION ALL SELECT secret FROM person_key_secret WHERE id = 1"
+)
+
+
+async def index_secret(conn: DbConnection) -> bytes:
+    """The database's blind-index secret, created on first use."""
+    secret = await conn.fetchval(_INDEX_KEY_SQL, os.urandom(32))
+    if secret is None:  # created by a concurrent first use, after this statement began
+        secret = await conn.fetchval("SELECT secret FROM person_key_secret WHERE id = 1")
+    return bytes(secret)
+
+
+class PostgresPersonKeys:
+    """`PersonSealer` on the owner's `person_keys` table; a new key is staged on the
+    owner's key topic through `stage` (the unit of work's `stage_event`), so it is in the
+    outbox before the event that uses it."""
+
+    def __init__(
+        self,
+        conn: DbConnection,
+        stage: Callable[..., None],
+        topic: PersonKeyTopic,
+        *,
+        phone_region: str = "PL",
+    ) -> None:
+        self._conn = conn
+        self._stage = stage
+        self._topic = topic
+        self._region = phone_region
+
+    async def key_for(self, *, email: str | None, phone: str | None) -> tuple[uuid.UUID, bytes]:
+        """The person's key: found by the email's index, else the phone's; else created."""
+        secret = await index_secret(self._conn)
+        by_email = email_index(secret, email) if email else None
+        by_phone = phone_index(secret, phone, region=self._region) if phone else None
+        if by_email is None and by_phone is None:
+            raise ValueError("a person key needs an email or a phone")
+        for column, index in (("email_index", by_email), ("phone_index", by_phone)):
+            if index is None:
+                continue
+            row = await self._conn.fetchrow(
+                f"SELECT key_id, key FROM person_keys WHERE {column} = $1", index
+            )
+            if row is not None:
+                await self._complete(row["key_id"], by_email, by_phone)
+                return row["key_id"], bytes(row["key"])
+        key_id, key = uuid.uuid4(), new_data_key()
+        # Concurrent first submissions of one person: one insert wins, the other uses it.
+        inserted = await self._conn.fetchrow(
+            "INSERT INTO person_keys (key_id, key, email_index, phone_index)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key_id",
+            key_id,
+            key,
+            by_email,
+            by_phone,
+        )
+        if inserted is None:
+            return await self.key_for(email=email, phone=phone)
+        self._stage(self._topic.event(key_id=key_id, key=encode_key(key)), key=key_id)
+        return key_id, key
+
+    async def _complete(
+        self, key_id: uuid.UUID, by_email: str | None, by_phone: str | None
+    ) -> None:
+        """A key found by one address learns the other one (so erasure by either finds
+        it), unless that address already has a key of its own."""
+        for column, index in (("email_index", by_email), ("phone_index", by_phone)):
+            if index is None:
+                continue
+            with contextlib.suppress(asyncpg.UniqueViolationError):
+                async with self._conn.transaction():  # a savepoint
+                    await self._conn.execute(
+                        f"UPDATE person_keys SET {column} = $2 WHERE key_id = $1"
+                        f" AND {column} IS NULL AND NOT EXISTS"
+                        f" (SELECT 1 FROM person_keys WHERE {column} = $2)",
+                        key_id,
+                        index,
+                    )
+
+    async def seal(
+        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
+    ) -> SealedValue:
+        key_id, key = await self.key_for(email=email, phone=phone)
+        return seal_value(key_id, key, plaintext, associated_data=associated_data)
+
+
+async def erase_person_keys(
+    conn: DbConnection, subject: PersonRef, stage_tombstone: Callable[..., None], topic: Topic
+) -> int:
+    """Delete the keys of the person named by `subject` and stage their tombstones."""
+    secret = await index_secret(conn)
+    indexes = [blind_index(secret, subject_hash) for subject_hash in subject.hashes]
+    rows = await conn.fetch(
+        "DELETE FROM person_keys WHERE email_index = ANY($1::text[])"
+        " OR phone_index = ANY($1::text[]) RETURNING key_id",
+        indexes,
+    )
+    for row in rows:
+        stage_tombstone(topic, key=row["key_id"])
+    return len(rows)
+
+
+# --- a consumer's side ------------------------------------------------------------------------
+
+
+class KeyNotYetKnown(Exception):
+    """A sealed field under a key id whose record has not arrived yet (transient)."""
+
+
+class _Erased:
+    def __repr__(self) -> str:
+        return "PERSON_ERASED"
+
+
+PERSON_ERASED: Final = _Erased()
+
+
+class ReceivedKeys(Protocol):
+    """A consumer's copy of an owner's keys (a repository of its unit of work)."""
+
+    async def on_key(self, published: PersonKeyPublished) -> None: ...
+
+    async def on_tombstone(self, key: bytes) -> None: ...
+
+    async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased: ...
+
+
+class PostgresReceivedKeys:
+    """`ReceivedKeys` on table `received_person_keys`: a row per key id; `key` is NULL once
+    the owner's tombstone arrived (the person is erased)."""
+
+    def __init__(self, conn: DbConnection, owner: str) -> None:
+        self._conn = conn
+        self._owner = owner
+
+    async def on_key(self, published: PersonKeyPublished) -> None:
+        # A key id is never reused, so a row erased already stays erased.
+        await self._conn.execute(
+            "INSERT INTO received_person_keys (key_id, owner, key) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key_id) DO NOTHING",
+            published.key_id,
+            self._owner,
+            decode_key(published.key),
+        )
+
+    async def on_tombstone(self, key: bytes) -> None:
+        try:
+            key_id = uuid.UUID(key.decode())
+        except ValueError:
+            log.warning("tombstone with a key that is no key id: ignored")
+            return
+        await self._conn.execute(
+            "INSERT INTO received_person_keys (key_id, owner, key, erased_at)"
+            " VALUES ($1, $2, NULL, now())"
+            " ON CONFLICT (key_id) DO UPDATE SET key = NULL, erased_at = now()",
+            key_id,
+            self._owner,
+        )
+
+    async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased:
+        """The clear text, or `PERSON_ERASED`; raises `KeyNotYetKnown` (retry later) and
+        `InvalidTag` (a tampered or misplaced value: the message is at fault)."""
+        row = await self._conn.fetchrow(
+            "SELECT key FROM received_person_keys WHERE key_id = $1", sealed.key_id
+        )
+        if row is None:
+            raise KeyNotYetKnown(f"person key {sealed.key_id} has not arrived yet")
+        if row["key"] is None:
+            return PERSON_ERASED
+        return open_value(bytes(row["key"]), sealed, associated_data=associated_data)

@@ -1,0 +1,124 @@
+"""Crypto-shredding primitives: sealed fields open only with their key, their associated
+data and their exact ciphertext; the blind index finds a person by the request hashes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from pydantic import ValidationError
+
+from shared.contracts.intake import (
+    IntakePersonKeyPublished,
+    SubmissionReceived,
+    submitter_email_associated_data,
+)
+from shared.contracts.sealed import SealedValue
+from shared.contracts.topics import Topic, dead_letter_config, topic_config
+from shared.platform.privacy import subject_for_email, subject_for_phone
+from shared.platform.shredding import (
+    blind_index,
+    decode_key,
+    email_index,
+    encode_key,
+    new_data_key,
+    open_value,
+    phone_index,
+    seal_value,
+)
+
+SUBMISSION = uuid.uuid4()
+AD = submitter_email_associated_data(SUBMISSION)
+
+
+def sealed(text: str = "Jan.Kowalski@example.org") -> tuple[bytes, SealedValue]:
+    key = new_data_key()
+    return key, seal_value(uuid.uuid4(), key, text, associated_data=AD)
+
+
+def test_a_sealed_value_opens_with_its_key_and_associated_data() -> None:
+    key, value = sealed()
+    assert open_value(key, value, associated_data=AD) == "Jan.Kowalski@example.org"
+    assert b"kowalski" not in value.model_dump_json().lower().encode()
+    # A fresh nonce each time: the same address never gives the same ciphertext.
+    assert seal_value(value.key_id, key, "x", associated_data=AD).nonce != value.nonce
+
+
+def test_a_wrong_key_does_not_open_it() -> None:
+    _, value = sealed()
+    with pytest.raises(InvalidTag):
+        open_value(new_data_key(), value, associated_data=AD)
+
+
+def test_a_value_moved_to_another_submission_does_not_open() -> None:
+    key, value = sealed()
+    other = submitter_email_associated_data(uuid.uuid4())
+    with pytest.raises(InvalidTag):
+        open_value(key, value, associated_data=other)
+
+
+def test_a_tampered_ciphertext_does_not_open() -> None:
+    key, value = sealed()
+    raw = bytearray(value.ciphertext.encode())
+    raw[3] = ord("A") if raw[3] != ord("A") else ord("B")
+    tampered = value.model_copy(update={"ciphertext": raw.decode()})
+    with pytest.raises(InvalidTag):
+        open_value(key, tampered, associated_data=AD)
+
+
+def test_the_blind_index_finds_a_person_by_the_request_hashes() -> None:
+    secret, other_secret = b"s" * 32, b"t" * 32
+    by_email = email_index(secret, " Jan.Kowalski@Example.org ")
+    assert by_email == email_index(secret, "jan.kowalski@example.org")
+    # An erasure request names the person by hashes only; the owner finds the key by them.
+    assert by_email in {
+        blind_index(secret, h) for h in subject_for_email("JAN.kowalski@example.org").hashes
+    }
+    assert by_email != email_index(other_secret, "jan.kowalski@example.org")
+    assert len(by_email) == 64 and "kowalski" not in by_email
+    by_phone = phone_index(secret, "+48 601 234 567")
+    assert by_phone is not None
+    assert by_phone in {blind_index(secret, h) for h in subject_for_phone("601-234-567").hashes}
+    assert phone_index(secret, "not a phone") is None
+
+
+def test_keys_travel_as_base64_and_must_be_32_bytes() -> None:
+    key = new_data_key()
+    published = IntakePersonKeyPublished(key_id=uuid.uuid4(), key=encode_key(key))
+    assert decode_key(published.key) == key
+    with pytest.raises(ValidationError):
+        IntakePersonKeyPublished(key_id=uuid.uuid4(), key=encode_key(key[:16]))
+
+
+def test_submission_received_carries_the_sealed_address_and_reads_old_records() -> None:
+    _, value = sealed()
+    base = {
+        "submission_id": str(SUBMISSION),
+        "consultation_id": str(uuid.uuid4()),
+        "consultation_title": "Strategia",
+        "theme": None,
+        "submitter_kind": "resident",
+        "locality": None,
+        "title": "t",
+        "body": "b",
+        "channel": "web",
+        "received_at": "2026-11-29T00:00:00Z",
+        "receipt_number": "K1-00001",
+        "digest": "0" * 64,
+        "language": "pl",
+    }
+    event = SubmissionReceived.model_validate(
+        {**base, "submitter_email_sealed": value.model_dump(mode="json")}
+    )
+    assert event.submitter_email_sealed == value and event.submitter_email is None
+    # A record from before sealing is still readable (the clear field stays in v1).
+    old = SubmissionReceived.model_validate({**base, "submitter_email": "jan@example.org"})
+    assert old.submitter_email == "jan@example.org" and old.submitter_email_sealed is None
+
+
+def test_the_key_topic_is_compacted_and_its_dead_letters_short_lived() -> None:
+    config = topic_config(Topic.INTAKE_PERSON_KEYS)
+    assert config["cleanup.policy"] == "compact"
+    assert int(config["delete.retention.ms"]) <= 60_000
+    assert int(dead_letter_config(Topic.INTAKE_PERSON_KEYS)["retention.ms"]) <= 3_600_000
