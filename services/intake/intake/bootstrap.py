@@ -11,7 +11,7 @@ from intake.domain.submission import SubmissionPolicy
 from intake.entrypoints.commands import subscribe_commands
 from intake.entrypoints.http import build_router
 from intake.entrypoints.privacy import privacy_router, subscribe_privacy_replies
-from intake.entrypoints.scheduler import run_scheduler
+from intake.entrypoints.scheduler import consultation_phase_changes
 from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
@@ -24,6 +24,7 @@ from shared.platform.runtime import (
     ServiceRuntime,
     create_http_app,
 )
+from shared.platform.schedule import due_work_worker
 
 NAME = "intake"
 DESCRIPTION = (
@@ -66,12 +67,13 @@ def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:
         "Data-subject requests (erasure, export) for every service, keyed by request id",
     )
 
-    async def scheduler() -> None:
-        await run_scheduler(
-            service, runtime.unit_of_work, max_interval=settings.scheduler_interval_seconds
-        )
-
-    runtime.add_worker("consultation-scheduler", scheduler)
+    runtime.add_worker(
+        "consultation-scheduler",
+        due_work_worker(
+            consultation_phase_changes(service, runtime.unit_of_work),
+            max_interval=settings.scheduler_interval_seconds,
+        ),
+    )
     export_days = settings.gmina().personal_data.exports_days
     runtime.add_worker(
         "retention",

@@ -13,7 +13,7 @@ from news.domain.lifecycle import ImgwScope
 from news.entrypoints.consultations import subscribe_consultations
 from news.entrypoints.http import Publishing, build_router
 from news.entrypoints.imgw_worker import run_imgw_poller
-from news.entrypoints.scheduler import run_scheduler
+from news.entrypoints.scheduler import scheduled_articles
 from news.service.handlers import NewsService
 from news.service.imgw import FetchPolicy, ImgwPolling
 from news.service.ports import FeedSource, NewsUnitOfWork
@@ -26,6 +26,7 @@ from shared.platform.runtime import (
     ServiceRuntime,
     create_http_app,
 )
+from shared.platform.schedule import due_work_worker
 
 NAME = "news"
 DESCRIPTION = (
@@ -86,12 +87,13 @@ def build(settings: NewsSettings, *, clock: Clock = utc_now) -> Service:
         "Alert messages (CAP Alert, Update, Cancel), keyed by the id of the alert's first message",
     )
 
-    async def scheduler() -> None:
-        await run_scheduler(
-            service, runtime.unit_of_work, max_interval=settings.scheduler_interval_seconds
-        )
-
-    runtime.add_worker("article-scheduler", scheduler)
+    runtime.add_worker(
+        "article-scheduler",
+        due_work_worker(
+            scheduled_articles(service, runtime.unit_of_work),
+            max_interval=settings.scheduler_interval_seconds,
+        ),
+    )
 
     if settings.imgw_enabled:
 
