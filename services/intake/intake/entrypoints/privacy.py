@@ -6,11 +6,11 @@ answers on its own replies topic, intake records the answers per service.
 # No `from __future__ import annotations`: FastAPI evaluates the route signatures.
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, params, status
 from pydantic import BaseModel, ConfigDict, EmailStr, model_validator
 
 from intake.domain.privacy import PrivacyRequest, RequestKind
@@ -88,53 +88,23 @@ def privacy_router(
     admin = Depends(auth.require(Role.ADMIN))
     as_admin = error_responses(401, 403)
 
-    @router.post(
-        "/erasure-requests",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=PrivacyRequestView,
-        dependencies=[admin],
-        responses=as_admin,
-    )
-    async def request_erasure(person: PersonQuery) -> PrivacyRequestView:
-        subject = person.subject(phone_region)
-        async with unit_of_work() as uow:
-            request = await privacy.request_erasure(uow, subject, services)
-        return PrivacyRequestView.of(request)
-
-    @router.get(
-        "/erasure-requests/{request_id}",
-        response_model=PrivacyRequestView,
-        dependencies=[admin],
-        responses={**as_admin, **error_responses(404)},
-    )
-    async def erasure_status(request_id: uuid.UUID) -> PrivacyRequestView:
-        async with unit_of_work() as uow:
-            request = await privacy.get_request(uow, request_id, RequestKind.ERASURE)
-        return PrivacyRequestView.of(request)
-
-    @router.post(
-        "/export-requests",
-        status_code=status.HTTP_202_ACCEPTED,
-        response_model=PrivacyRequestView,
-        dependencies=[admin],
-        responses=as_admin,
-    )
-    async def request_export(person: PersonQuery) -> PrivacyRequestView:
-        subject = person.subject(phone_region)
-        async with unit_of_work() as uow:
-            request = await privacy.request_export(uow, subject, services)
-        return PrivacyRequestView.of(request)
-
-    @router.get(
-        "/export-requests/{request_id}",
-        response_model=PrivacyRequestView,
-        dependencies=[admin],
-        responses={**as_admin, **error_responses(404)},
-    )
-    async def export_status(request_id: uuid.UUID) -> PrivacyRequestView:
-        async with unit_of_work() as uow:
-            request = await privacy.get_request(uow, request_id, RequestKind.EXPORT)
-        return PrivacyRequestView.of(request)
+    # Erasure and export share their life cycle: the admin files the request, then
+    # follows each service's answer under the request's own path.
+    starters: dict[RequestKind, tuple[str, StartRequest]] = {
+        RequestKind.ERASURE: ("/erasure-requests", privacy.request_erasure),
+        RequestKind.EXPORT: ("/export-requests", privacy.request_export),
+    }
+    for kind, (path, start_request) in starters.items():
+        _add_request_routes(
+            router,
+            unit_of_work,
+            kind,
+            path,
+            start_request,
+            services=services,
+            phone_region=phone_region,
+            admin=admin,
+        )
 
     @router.get(
         "/export-requests/{request_id}/export",
@@ -148,6 +118,51 @@ def privacy_router(
         return ExportDocument.model_validate(document)
 
     return router
+
+
+StartRequest = Callable[[IntakeUnitOfWork, PersonRef, tuple[str, ...]], Awaitable[PrivacyRequest]]
+
+
+def _add_request_routes(
+    router: APIRouter,
+    unit_of_work: Callable[[], IntakeUnitOfWork],
+    kind: RequestKind,
+    path: str,
+    start_request: StartRequest,
+    *,
+    services: tuple[str, ...],
+    phone_region: str,
+    admin: params.Depends,
+) -> None:
+    """`POST {path}` files a request of `kind`; `GET {path}/{request_id}` shows its answers."""
+    as_admin = error_responses(401, 403)
+    what = kind.value
+
+    @router.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=PrivacyRequestView,
+        dependencies=[admin],
+        responses=as_admin,
+        name=f"request_{what}",
+    )
+    async def file_request(person: PersonQuery) -> PrivacyRequestView:
+        subject = person.subject(phone_region)
+        async with unit_of_work() as uow:
+            request = await start_request(uow, subject, services)
+        return PrivacyRequestView.of(request)
+
+    @router.get(
+        f"{path}/{{request_id}}",
+        response_model=PrivacyRequestView,
+        dependencies=[admin],
+        responses={**as_admin, **error_responses(404)},
+        name=f"{what}_status",
+    )
+    async def request_status(request_id: uuid.UUID) -> PrivacyRequestView:
+        async with unit_of_work() as uow:
+            request = await privacy.get_request(uow, request_id, kind)
+        return PrivacyRequestView.of(request)
 
 
 def subscribe_privacy_replies(runtime: Any, services: tuple[str, ...]) -> None:
