@@ -26,7 +26,7 @@ from devtools.kafka_auth import admin_options
 from devtools.proc import DevtoolsError, free_ports, pid_alive, port_open
 from devtools.pytest_plugin import DatabaseFactory
 from devtools.smtp_sink import SmtpSink
-from devtools.stack import COMPONENTS, SERVICES, StackConfig
+from devtools.stack import COMPONENTS, SERVICES, TOKEN_NAMES, StackConfig, service_env
 from shared.contracts.topics import Topic
 from shared.platform.kafka_access import password_variable
 from shared.platform.kafka_security import KafkaConnection
@@ -152,6 +152,18 @@ def test_replicas_get_their_own_ports() -> None:
     assert [service for _, service, _ in config.instances()] == [*SERVICES] * 3
     with pytest.raises(DevtoolsError):
         StackConfig.from_env({"STRATEGIA_REPLICAS": "0"})
+
+
+def test_only_notifications_gets_the_subscription_link_secret() -> None:
+    config = StackConfig.from_env({})
+    tokens = {name: f"value-of-{name}" for name in TOKEN_NAMES}
+    for service in SERVICES:
+        env = service_env(config, service, tokens)
+        assert env["STRATEGIA_ADMIN_TOKEN"] == "value-of-ADMIN_TOKEN"
+        holds_secret = env.get("STRATEGIA_SUBSCRIPTION_LINK_SECRET") == (
+            "value-of-SUBSCRIPTION_LINK_SECRET"
+        )
+        assert holds_secret == (service == "notifications"), service
 
 
 # --- the session fixtures every integration test relies on -----------------------------------

@@ -46,12 +46,15 @@ from shared.platform.kafka_security import KafkaConnection, principal_name
 
 HOST = "127.0.0.1"
 SERVICES: tuple[str, ...] = ("intake", "groups", "notifications", "news")
-# API tokens of the roles, and the secret notifications derives subscribers' links from.
+# API tokens of the roles: every service checks them.
+ROLE_TOKEN_NAMES: tuple[str, ...] = ("ADMIN_TOKEN", "COORDINATOR_TOKEN", "CLERK_TOKEN")
+# Secrets only one service may hold: notifications derives subscribers' links from its own.
+SERVICE_SECRET_NAMES: Mapping[str, tuple[str, ...]] = {
+    "notifications": ("SUBSCRIPTION_LINK_SECRET",),
+}
 TOKEN_NAMES: tuple[str, ...] = (
-    "ADMIN_TOKEN",
-    "COORDINATOR_TOKEN",
-    "CLERK_TOKEN",
-    "SUBSCRIPTION_LINK_SECRET",
+    *ROLE_TOKEN_NAMES,
+    *(name for names in SERVICE_SECRET_NAMES.values() for name in names),
 )
 # The web front's session-signing key: generated once with the tokens, given only to web.
 WEB_SECRET_NAME = "WEB_SECRET_KEY"  # noqa: S105 (the variable's name, not a secret)
@@ -386,7 +389,10 @@ def service_env(
             "STRATEGIA_HTTP_PORT": str(port or config.service_ports[service]),
             "STRATEGIA_DATABASE_URL": config.service_dsn(service),
             "STRATEGIA_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
-            **{f"STRATEGIA_{name}": tokens[name] for name in TOKEN_NAMES},
+            **{
+                f"STRATEGIA_{name}": tokens[name]
+                for name in (*ROLE_TOKEN_NAMES, *SERVICE_SECRET_NAMES.get(service, ()))
+            },
         }
     )
     # The web front runs on this host and passes the resident's address on in
