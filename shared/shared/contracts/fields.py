@@ -17,6 +17,7 @@ person would not call a value (a title made of spaces and zero-width characters)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -41,12 +42,16 @@ LATEST = datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)
 # PostgreSQL `integer`: every count and page position fits.
 INT32_MAX = 2**31 - 1
 
+# Compiled once: every text field of every request passes these (a per-character Python
+# loop was a visible share of intake's CPU under load).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def check_storable(value: str) -> str:
     """Reject what PostgreSQL cannot store in `text`: NUL and unpaired surrogates."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    if any("\ud800" <= char <= "\udfff" for char in value):
+    if _SURROGATE.search(value):
         raise ValueError("must not contain unpaired surrogate code points")
     return value
 
@@ -67,7 +72,8 @@ def clean_text(value: str, *, max_length: int, min_length: int = 1, multiline: b
     cleaned = _trim(unicodedata.normalize("NFC", value))
     if not multiline and any(char in cleaned for char in "\r\n"):
         raise ValueError("must be a single line")
-    visible = "".join(char for char in cleaned if char not in INVISIBLE and not char.isspace())
+    # Stops at the first visible character, normally the first one.
+    visible = any(char not in INVISIBLE and not char.isspace() for char in cleaned)
     if min_length > 0 and not visible:
         raise ValueError("must not be blank")
     if len(cleaned) < min_length:
