@@ -20,6 +20,7 @@ from groups.service.outcomes import Outcomes
 from groups.service.review import SubmissionReview
 from groups.service.volunteering import Lifetimes, Volunteering
 from shared.clock import Clock, utc_now
+from shared.contracts.topics import Topic
 from shared.platform.privacy import install_privacy
 from shared.platform.runtime import (
     Service,
@@ -74,7 +75,7 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
             )
 
     runtime.add_worker("trends", trends)
-    install_privacy(runtime, GroupsPersonalData(volunteering))
+    install_privacy(runtime, GroupsPersonalData(volunteering), person_keys=Topic.GROUPS_PERSON_KEYS)
 
     async def housekeeping() -> None:
         await run_housekeeping(

@@ -39,12 +39,12 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import asyncpg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.contracts.envelope import EventPayload
+from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.privacy import PersonRef
 from shared.contracts.sealed import PersonKeyPublished, SealedValue
 from shared.contracts.topics import Topic
@@ -136,6 +136,21 @@ class PersonKeyTopic:
 
     topic: Topic
     event: type[EventPayload]
+
+
+class InMemoryPersonKeys:
+    """`PersonSealer` for fake units of work in unit tests: one real AES key per person
+    (email, else phone), so what the tests open is the platform's own sealing."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[uuid.UUID, bytes]] = {}
+
+    async def seal(
+        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
+    ) -> SealedValue:
+        person = (email or phone or "").lower()
+        key_id, key = self.keys.setdefault(person, (uuid.uuid4(), new_data_key()))
+        return seal_value(key_id, key, plaintext, associated_data=associated_data)
 
 
 _INDEX_KEY_SQL: Final = (
@@ -303,11 +318,29 @@ class PostgresReceivedKeys:
     async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased:
         """The clear text, or `PERSON_ERASED`; raises `KeyNotYetKnown` (retry later) and
         `InvalidTag` (a tampered or misplaced value: the message is at fault)."""
+        # Only this owner's keys: a value sealed by one owner never opens as another's.
         row = await self._conn.fetchrow(
-            "SELECT key FROM received_person_keys WHERE key_id = $1", sealed.key_id
+            "SELECT key FROM received_person_keys WHERE key_id = $1 AND owner = $2",
+            sealed.key_id,
+            self._owner,
         )
         if row is None:
             raise KeyNotYetKnown(f"person key {sealed.key_id} has not arrived yet")
         if row["key"] is None:
             return PERSON_ERASED
         return open_value(bytes(row["key"]), sealed, associated_data=associated_data)
+
+
+def subscribe_received_keys(
+    runtime: Any, topic: Topic, keys_of: Callable[[Any], ReceivedKeys], *, description: str
+) -> None:
+    """Subscribe `runtime` to an owner's compacted key topic: a key record is kept in the
+    unit of work's `ReceivedKeys` (`keys_of(uow)`), a tombstone erases the copy."""
+
+    async def on_key(uow: Any, envelope: Envelope[Any]) -> None:
+        await keys_of(uow).on_key(envelope.data)
+
+    async def on_key_erased(uow: Any, key: bytes) -> None:
+        await keys_of(uow).on_tombstone(key)
+
+    runtime.consumer.subscribe(topic, on_key, on_tombstone=on_key_erased, description=description)

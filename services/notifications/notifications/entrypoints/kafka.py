@@ -12,15 +12,11 @@ from notifications.service.ports import NotificationsUnitOfWork
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.volunteer_mail import VolunteerMail
 from shared.contracts.envelope import Envelope
-from shared.contracts.intake import (
-    IntakePersonKeyPublished,
-    SubmissionReceived,
-    submitter_email_associated_data,
-)
+from shared.contracts.intake import SubmissionReceived, submitter_email_associated_data
 from shared.contracts.topics import Topic
 from shared.platform.messaging import PermanentFailure
 from shared.platform.runtime import ServiceRuntime
-from shared.platform.shredding import PERSON_ERASED
+from shared.platform.shredding import PERSON_ERASED, subscribe_received_keys
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +80,10 @@ def register_subscriptions(
         handle_batch=on_submissions,
     )
 
-    async def on_person_key(uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> None:
-        published: IntakePersonKeyPublished = envelope.data
-        await uow.intake_keys.on_key(published)
-
-    async def on_key_erased(uow: NotificationsUnitOfWork, key: bytes) -> None:
-        await uow.intake_keys.on_tombstone(key)
-
-    runtime.consumer.subscribe(
+    subscribe_received_keys(
+        runtime,
         Topic.INTAKE_PERSON_KEYS,
-        on_person_key,
-        on_tombstone=on_key_erased,
+        lambda uow: uow.intake_keys,
         description="Keeps intake's per-person keys to open sealed addresses; a tombstone "
         "(the person erased) deletes the copy.",
     )
