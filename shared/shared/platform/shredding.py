@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.contracts.envelope import Envelope, EventPayload
@@ -49,6 +50,7 @@ from shared.contracts.privacy import PersonRef
 from shared.contracts.sealed import PersonKeyPublished, SealedValue
 from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
+from shared.platform.messaging import PermanentFailure
 from shared.platform.privacy import email_hash, subject_for_phone
 
 log = logging.getLogger(__name__)
@@ -329,6 +331,18 @@ class PostgresReceivedKeys:
         if row["key"] is None:
             return PERSON_ERASED
         return open_value(bytes(row["key"]), sealed, associated_data=associated_data)
+
+
+async def open_field(
+    keys: ReceivedKeys, sealed: SealedValue, *, associated_data: bytes, field: str
+) -> str | _Erased:
+    """`ReceivedKeys.open` for a consumer's handler: a value that does not open under its
+    key (tampered, or moved from another event or field) is the message's fault, a
+    `PermanentFailure` (dead-lettered at once); `KeyNotYetKnown` stays transient."""
+    try:
+        return await keys.open(sealed, associated_data=associated_data)
+    except InvalidTag:
+        raise PermanentFailure(f"{field} does not open under its key") from None
 
 
 def subscribe_received_keys(
