@@ -53,6 +53,12 @@ def document_publications(runtime: ServiceRuntime[Any]) -> None:
         "carried the address in clear and is no longer written",
     )
     runtime.document_publication(
+        Topic.GROUPS_VOLUNTEER_MESSAGES,
+        "No longer written (replaced by groups.volunteer-messages.v2): emails to volunteers "
+        "with the address and name in clear; notifications reads it until its 48-hour "
+        "retention has drained it; keyed by volunteer id",
+    )
+    runtime.document_publication(
         Topic.GROUPS_PERSON_KEYS,
         "Per-person data keys of the volunteers' sealed fields, compacted; a tombstone when "
         "the person is erased (crypto-shredding); keyed by key id",
