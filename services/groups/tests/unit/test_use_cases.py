@@ -150,22 +150,26 @@ async def test_volunteer_messages_carry_the_address_and_names_only_sealed(world:
                 type(request), "email", request.volunteer_id, request.withdraw_token
             ),
         )
+    # A lead is appointed, a member leaves, and the newcomer's notice names the lead.
     group_id = await formed_group(world)
+    lead_id, leaving, _ = world.members(group_id)
+    async with world.store.unit_of_work() as uow:
+        await world.volunteering.appoint_lead(uow, COORDINATOR, group_id, lead_id)
+    async with world.store.unit_of_work() as uow:
+        await world.volunteering.withdraw_by_clerk(uow, CLERK, leaving)
+    await world.sign_up("social")
     notices = world.store.events(VolunteerAssignmentNoticeV2)
-    assert {n.group_id for n in notices} == {group_id} and len(notices) == 3
+    assert {n.group_id for n in notices} == {group_id} and len(notices) == 4
     emails = {v.id: v.email for v in world.store.volunteers.values()}
-    names = {v.id: v.name for v in world.store.volunteers.values()}
-    lead_id = world.store.groups[group_id].lead_id
-    for notice in notices:
-        assert opened(notice, "email", notice.email_sealed) == emails[notice.volunteer_id]
-        if notice.lead_name_sealed is not None:
-            # The lead's name is sealed under the lead's key, not the recipient's.
-            assert lead_id is not None
-            assert opened(notice, "lead_name", notice.lead_name_sealed) == names[lead_id]
-            assert (
-                notice.lead_name_sealed.key_id
-                == world.store.person_keys.keys[emails[lead_id] or ""][0]
-            )
+    [newcomer] = [n for n in notices if n.lead_name_sealed is not None]
+    assert opened(newcomer, "email", newcomer.email_sealed) == emails[newcomer.volunteer_id]
+    lead_name_sealed = newcomer.lead_name_sealed
+    assert lead_name_sealed is not None
+    lead = world.store.volunteers[lead_id]
+    assert opened(newcomer, "lead_name", lead_name_sealed) == lead.name
+    # The lead's name is sealed under the lead's key, not the recipient's.
+    assert lead_name_sealed.key_id == world.store.person_keys.keys[lead.email or ""][0]
+    assert newcomer.email_sealed.key_id != lead_name_sealed.key_id
 
 
 async def test_web_sign_up_counts_only_after_its_link_is_confirmed(world: World) -> None:
