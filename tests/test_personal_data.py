@@ -3,11 +3,11 @@
 intake, groups, notifications and news run in this process with their own databases,
 talking only through Kafka. A resident submits (email and phone) and signs up as a
 volunteer; the export gathers what every service holds; after the erasure no table of any
-service holds the address, and no Kafka record carries it in clear except on the topic
-documented in the README as not yet covered (see "Personal data", what is missing). The
-submitter's address travels sealed under a per-person key (crypto-shredding): erasure
-deletes the key in intake and in notifications, leaves a tombstone on
-intake.person-keys.v1, and the log cleaner then removes the key's record.
+service holds the address, and no Kafka record — on any topic or dead-letter topic —
+carries it in clear. The submitter's address (intake) and the volunteer's address and name
+(groups) travel sealed under per-person keys (crypto-shredding): erasure deletes the key
+in its owner and in notifications, leaves a tombstone on the owner's
+`<owner>.person-keys.v1`, and the log cleaner then removes the key's record.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from shared.platform.shredding import encode_key
 
 pytestmark = pytest.mark.integration
 
-# Topics that still carry the address in clear (README: "Personal data", not yet covered):
-# the volunteer messages (retention 48 h, their dead letters too).
-NOT_YET_SHREDDED = ("groups.volunteer-messages.v1",)
+# Topics that still carry the address in clear (README: "Personal data"): none. groups no
+# longer writes groups.volunteer-messages.v1 (it is checked to stay empty).
+NOT_YET_SHREDDED: tuple[str, ...] = ()
 
 
 @pytest.fixture
@@ -113,6 +113,20 @@ async def kafka_records(kafka: str, prefix: str) -> dict[str, list[bytes]]:
     return found
 
 
+# The owners of sealed fields and their compacted key topics.
+KEY_TOPICS = {"intake": Topic.INTAKE_PERSON_KEYS, "groups": Topic.GROUPS_PERSON_KEYS}
+
+
+async def person_key(owner: RunningService, kafka: str) -> tuple[uuid.UUID, str]:
+    """The one person key of the owner (id and key as published), checked to be on its
+    key topic."""
+    [row] = await owner.runtime.pool.fetch("SELECT key_id, key FROM person_keys")
+    key_text = encode_key(bytes(row["key"]))
+    published = await read_whole_topic(kafka, owner.topic(KEY_TOPICS[owner.runtime.name]))
+    assert any(key_text.encode() in (record.value or b"") for record in published)
+    return row["key_id"], key_text
+
+
 async def answered(intake: RunningService, path: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         response = await intake.client.get(path, headers=ADMIN)
@@ -176,13 +190,16 @@ async def test_export_then_erasure_leaves_no_address(
         )
 
     await wait_for(mailed, "the receipt, the volunteer's and the confirmation email sent")
-    # One key for the person, in intake and (a copy) in notifications.
-    [person_key] = await intake.runtime.pool.fetch("SELECT key_id, key FROM person_keys")
-    key_id, key_text = person_key["key_id"], encode_key(bytes(person_key["key"]))
-    assert await notifications.count("received_person_keys WHERE key IS NOT NULL") == 1
-    keys_topic = intake.topic(Topic.INTAKE_PERSON_KEYS)
-    published = await read_whole_topic(kafka_bootstrap_servers, keys_topic)
-    assert any(key_text.encode() in (record.value or b"") for record in published)
+    # One key for the person in each owner (intake: the submitter, groups: the volunteer),
+    # and a copy of each in notifications.
+    keys = {owner: await person_key(system[owner], kafka_bootstrap_servers) for owner in KEY_TOPICS}
+    for owner in KEY_TOPICS:
+        assert (
+            await notifications.count(
+                "received_person_keys WHERE key IS NOT NULL AND owner = $1", owner
+            )
+            == 1
+        )
 
     # Art. 15: every service answers with what it holds, sealed; intake assembles it.
     export = await intake.client.post("/v1/export-requests", headers=ADMIN, json={"email": email})
@@ -215,7 +232,7 @@ async def test_export_then_erasure_leaves_no_address(
     view = await answered(intake, f"/v1/erasure-requests/{erasure.json()['id']}")
     assert all(answer["done"] for answer in view["services"].values())
     assert view["services"]["intake"]["records"] == 2  # the submission and the person's key
-    assert view["services"]["groups"]["records"] == 1
+    assert view["services"]["groups"]["records"] == 2  # the volunteer and the person's key
     phone_request = await intake.client.post(
         "/v1/erasure-requests", headers=ADMIN, json={"phone": "601-234-567"}
     )
@@ -233,44 +250,70 @@ async def test_export_then_erasure_leaves_no_address(
     assert await notifications.count("subscriptions") == 0
     assert await notifications.count("one_time_tokens") == 0
 
-    # Crypto-shredding: the key is gone from intake, and notifications' copy with it.
+    # Crypto-shredding: the keys are gone from their owners, notifications' copies with them.
     assert await intake.count("person_keys") == 0
+    assert await groups.count("person_keys") == 0
 
-    async def copy_erased() -> bool:
-        return (
-            await notifications.count("received_person_keys WHERE key IS NOT NULL") == 0
-            and await notifications.count("received_person_keys WHERE key_id = $1", key_id) == 1
+    async def copies_erased() -> bool:
+        return await notifications.count("received_person_keys WHERE key IS NOT NULL") == 0 and all(
+            [
+                await notifications.count("received_person_keys WHERE key_id = $1", key_id) == 1
+                for key_id, _ in keys.values()
+            ]
         )
 
-    await wait_for(copy_erased, "notifications to drop its copy of the person's key")
-    for name, service in system.items():
-        assert key_text.lower() not in await table_dump(service), f"{name} holds the key"
-    # The latest record of the key id on the key topic is its tombstone.
+    await wait_for(copies_erased, "notifications to drop its copies of the person's keys")
     kafka = kafka_bootstrap_servers
-    ours = [r for r in await read_whole_topic(kafka, keys_topic) if r.key == str(key_id).encode()]
-    assert ours and ours[-1].value is None
+    for owner, (key_id, key_text) in keys.items():
+        for name, service in system.items():
+            assert key_text.lower() not in await table_dump(service), f"{name} holds {owner}'s key"
+        # The latest record of the key id on the key topic is its tombstone.
+        keys_topic = system[owner].topic(KEY_TOPICS[owner])
+        ours = [
+            r for r in await read_whole_topic(kafka, keys_topic) if r.key == str(key_id).encode()
+        ]
+        assert ours and ours[-1].value is None, f"{owner}: no tombstone last"
 
-    # The log cleaner removes the key record (the active segment is never cleaned: the
+    # The log cleaner removes the key records (the active segment is never cleaned: the
     # next key record, another person's, rolls it after `segment.ms`).
     async def compacted() -> bool:
         await asyncio.sleep(1.5)  # past segment.ms, so the next record rolls the segment
+        someone_else = f"{uuid.uuid4().hex}@example.org"
         other = await intake.client.post(
             f"/v1/consultations/{consultation['id']}/submissions",
             json={
-                "submitter": {"kind": "resident", "email": f"{uuid.uuid4().hex}@example.org"},
+                "submitter": {"kind": "resident", "email": someone_else},
                 "title": "Inna sprawa",
                 "body": "Inna treść.",
                 "consent": {"processing": True},
             },
         )
         assert other.status_code == 202, other.text
-        remaining = await read_whole_topic(kafka, keys_topic)
-        return not any(key_text.encode() in (r.value or b"") for r in remaining)
+        volunteer = await groups.client.post(
+            f"/v1/consultations/{consultation['id']}/volunteers",
+            headers=CLERK,
+            json={
+                "name": "Ktoś Inny",
+                "email": someone_else,
+                "themes": ["social"],
+                "consent": {"processing": True},
+                "channel": "phone",
+            },
+        )
+        assert volunteer.status_code == 202, volunteer.text
+        for owner, (_, key_text) in keys.items():
+            remaining = await read_whole_topic(kafka, system[owner].topic(KEY_TOPICS[owner]))
+            if any(key_text.encode() in (r.value or b"") for r in remaining):
+                return False
+        return True
 
-    await wait_for(compacted, "the cleaner to compact the erased key away")
+    await wait_for(compacted, "the cleaner to compact the erased keys away")
 
     records = await kafka_records(kafka_bootstrap_servers, intake.runtime.topic_names.prefix)
     assert "intake.privacy-requests.v1" in records
+    # The volunteer's emails went through v2 (sealed); groups no longer writes v1.
+    assert records["groups.volunteer-messages.v2"]
+    assert not records.get("groups.volunteer-messages.v1")
     for topic, values in records.items():
         if topic.removesuffix(".dlt") in NOT_YET_SHREDDED:
             continue

@@ -190,7 +190,8 @@ def write_server_properties(
         # The default 128 MiB dedupe buffer is wasted memory for local use.
         "log.cleaner.dedupe.buffer.size": "2097152",
         # The cleaner looks for compactable logs every second (default 15 s), so an erased
-        # person key (intake.person-keys.v1, a tombstone) is compacted away within a test.
+        # person key (intake.person-keys.v1, groups.person-keys.v1: a tombstone) is
+        # compacted away within a test.
         "log.cleaner.backoff.ms": "1000",
         # Only for principals allowed to CREATE the topic (the admin, a service's own).
         "auto.create.topics.enable": "true",

@@ -9,6 +9,11 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
+from shared.contracts.groups import (
+    VolunteerAssignmentNotice,
+    VolunteerAssignmentNoticeV2,
+    volunteer_message_associated_data,
+)
 from shared.contracts.intake import (
     IntakePersonKeyPublished,
     SubmissionReceived,
@@ -117,8 +122,61 @@ def test_submission_received_carries_the_sealed_address_and_reads_old_records() 
     assert old.submitter_email == "jan@example.org" and old.submitter_email_sealed is None
 
 
-def test_the_key_topic_is_compacted_and_its_dead_letters_short_lived() -> None:
-    config = topic_config(Topic.INTAKE_PERSON_KEYS)
+@pytest.mark.parametrize("topic", [Topic.INTAKE_PERSON_KEYS, Topic.GROUPS_PERSON_KEYS])
+def test_the_key_topics_are_compacted_and_their_dead_letters_short_lived(topic: Topic) -> None:
+    config = topic_config(topic)
     assert config["cleanup.policy"] == "compact"
     assert int(config["delete.retention.ms"]) <= 60_000
-    assert int(dead_letter_config(Topic.INTAKE_PERSON_KEYS)["retention.ms"]) <= 3_600_000
+    assert int(dead_letter_config(topic)["retention.ms"]) <= 3_600_000
+
+
+def test_volunteer_messages_v2_keep_links_no_longer_than_v1() -> None:
+    # The tokens stay in clear on v2: kept 48 h at most, like v1, dead letters too.
+    for config in (
+        topic_config(Topic.GROUPS_VOLUNTEER_MESSAGES_V2),
+        dead_letter_config(Topic.GROUPS_VOLUNTEER_MESSAGES_V2),
+    ):
+        assert int(config["retention.ms"]) <= 48 * 3_600_000
+
+
+def test_a_volunteer_message_v2_has_the_address_only_sealed_and_opens_as_v1() -> None:
+    key_id, key = uuid.uuid4(), new_data_key()
+    volunteer_id, token = uuid.uuid4(), "w" * 43
+
+    def sealed(field: str, plaintext: str) -> SealedValue:
+        bound = volunteer_message_associated_data(
+            VolunteerAssignmentNoticeV2, field, volunteer_id, token
+        )
+        return seal_value(key_id, key, plaintext, associated_data=bound)
+
+    base: dict[str, object] = {
+        "volunteer_id": volunteer_id,
+        "consultation_id": uuid.uuid4(),
+        "consultation_title": "Strategia",
+        "locale": "pl",
+        "withdraw_token": token,
+        "withdraw_expires_at": "2026-06-03T12:00:00+00:00",
+        "group_id": uuid.uuid4(),
+        "group_name_pl": "Grupa 1",
+        "group_name_en": "Group 1",
+        "theme": "social",
+    }
+    with pytest.raises(ValidationError, match="email_sealed"):
+        VolunteerAssignmentNoticeV2.model_validate({**base, "email": "jan@example.org"})
+    message = VolunteerAssignmentNoticeV2.model_validate(
+        {
+            **base,
+            "email_sealed": sealed("email", "jan@example.org"),
+            "name_sealed": sealed("name", "Jan"),
+        }
+    )
+    assert "jan@example.org" not in message.model_dump_json()
+    assert VolunteerAssignmentNoticeV2.event_version == 2
+    clear = message.opened(email="jan@example.org", name="Jan", lead_name="Anna")
+    assert isinstance(clear, VolunteerAssignmentNotice)
+    assert (clear.email, clear.name, clear.lead_name, clear.theme) == (
+        "jan@example.org",
+        "Jan",
+        "Anna",
+        "social",
+    )

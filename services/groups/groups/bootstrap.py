@@ -20,6 +20,8 @@ from groups.service.outcomes import Outcomes
 from groups.service.review import SubmissionReview
 from groups.service.volunteering import Lifetimes, Volunteering
 from shared.clock import Clock, utc_now
+from shared.contracts.topics import Topic
+from shared.platform.database import PERSON_KEYS_MIGRATIONS
 from shared.platform.privacy import install_privacy
 from shared.platform.runtime import (
     Service,
@@ -35,7 +37,8 @@ DESCRIPTION = (
     "they have none), assessed by two members each and decided by the lead; key trends "
     "are recomputed in the background; recommendations are published with their evidence."
 )
-MIGRATIONS = Path(__file__).parent / "migrations"
+# Its own, and the person-key tables of crypto-shredding (shared/platform/shredding.py).
+MIGRATIONS = (Path(__file__).parent / "migrations", PERSON_KEYS_MIGRATIONS)
 
 
 def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = True) -> Service:
@@ -74,7 +77,7 @@ def build(settings: GroupsSettings, *, clock: Clock = utc_now, warm_up: bool = T
             )
 
     runtime.add_worker("trends", trends)
-    install_privacy(runtime, GroupsPersonalData(volunteering))
+    install_privacy(runtime, GroupsPersonalData(volunteering), person_keys=Topic.GROUPS_PERSON_KEYS)
 
     async def housekeeping() -> None:
         await run_housekeeping(

@@ -16,6 +16,7 @@ from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
 from shared.clock import Clock, utc_now
 from shared.contracts.topics import Topic
+from shared.platform.database import PERSON_KEYS_MIGRATIONS
 from shared.platform.privacy import install_privacy
 from shared.platform.retention import retention_worker
 from shared.platform.runtime import (
@@ -32,7 +33,8 @@ DESCRIPTION = (
     "councils, entrepreneurs and organisations submit needs and proposals through any "
     "channel; intake validates, stores, issues a receipt and publishes the submission."
 )
-MIGRATIONS = Path(__file__).parent / "migrations"
+# Its own, and the person-key tables of crypto-shredding (shared/platform/shredding.py).
+MIGRATIONS = (Path(__file__).parent / "migrations", PERSON_KEYS_MIGRATIONS)
 
 
 def build(settings: IntakeSettings, *, clock: Clock = utc_now) -> Service:

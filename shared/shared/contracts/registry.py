@@ -11,19 +11,24 @@ from collections.abc import Iterable
 from shared.contracts.envelope import EventPayload
 from shared.contracts.groups import (
     GroupFormed,
+    GroupsPersonKeyPublished,
     LeadAppointed,
     MemberSignInLinkRequested,
+    MemberSignInLinkRequestedV2,
     RecommendationPublished,
     SubmissionDecided,
     SubmissionRouted,
     VolunteerAssigned,
     VolunteerAssignmentNotice,
+    VolunteerAssignmentNoticeV2,
     VolunteerConfirmationRequested,
+    VolunteerConfirmationRequestedV2,
     VolunteerConfirmed,
     VolunteerLeft,
     VolunteerSignedUp,
     VolunteerWaitlisted,
     VolunteerWaitlistNotice,
+    VolunteerWaitlistNoticeV2,
 )
 from shared.contracts.intake import (
     ConsultationAnnounced,
@@ -68,6 +73,13 @@ TOPIC_EVENTS: dict[Topic, tuple[type[EventPayload], ...]] = {
         VolunteerWaitlistNotice,
         MemberSignInLinkRequested,
     ),
+    Topic.GROUPS_VOLUNTEER_MESSAGES_V2: (
+        VolunteerConfirmationRequestedV2,
+        VolunteerAssignmentNoticeV2,
+        VolunteerWaitlistNoticeV2,
+        MemberSignInLinkRequestedV2,
+    ),
+    Topic.GROUPS_PERSON_KEYS: (GroupsPersonKeyPublished,),
     Topic.GROUPS_SUBMISSIONS: (SubmissionRouted, SubmissionDecided),
     Topic.GROUPS_RECOMMENDATIONS: (RecommendationPublished,),
     Topic.NOTIFICATIONS_DELIVERIES: (DeliveryFailed,),
@@ -99,7 +111,9 @@ SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
     "notifications": (
         Topic.INTAKE_SUBMISSIONS,
         Topic.INTAKE_PERSON_KEYS,  # the keys of sealed submitter addresses
-        Topic.GROUPS_VOLUNTEER_MESSAGES,
+        Topic.GROUPS_VOLUNTEER_MESSAGES,  # no longer written: read while it drains
+        Topic.GROUPS_VOLUNTEER_MESSAGES_V2,
+        Topic.GROUPS_PERSON_KEYS,  # the keys of sealed volunteer addresses and names
         Topic.GROUPS_SUBMISSIONS,
         Topic.NEWS_ALERTS,
         Topic.NEWS_ARTICLES,

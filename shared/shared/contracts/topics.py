@@ -27,8 +27,14 @@ class Topic(StrEnum):
     # groups: volunteers' life cycle, no contact data (key: volunteer id)
     GROUPS_VOLUNTEERS = "groups.volunteers.v1"
     # groups: emails to volunteers, with the address and link secrets (key: volunteer id;
-    # kept only as long as the longest token lives, see TOPIC_CONFIGS)
+    # kept only as long as the longest token lives, see TOPIC_CONFIGS). v1 carried the
+    # address and name in clear and is no longer written (read while it drains); v2
+    # carries them sealed under the person's key.
     GROUPS_VOLUNTEER_MESSAGES = "groups.volunteer-messages.v1"
+    GROUPS_VOLUNTEER_MESSAGES_V2 = "groups.volunteer-messages.v2"
+    # groups: per-person data keys of the volunteers' sealed fields, compacted (key: key
+    # id; a tombstone when the person is erased)
+    GROUPS_PERSON_KEYS = "groups.person-keys.v1"
     # groups: submissions routed to groups and decided (key: submission id)
     GROUPS_SUBMISSIONS = "groups.submissions.v1"
     # groups: published recommendations (key: recommendation id)
@@ -79,10 +85,12 @@ PERSON_KEYS_CONFIG = {
 TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
     # Confirmation and withdrawal links live 48 h, sign-in links 24 h.
     Topic.GROUPS_VOLUNTEER_MESSAGES: {"retention.ms": str(2 * _DAY_MS)},
+    Topic.GROUPS_VOLUNTEER_MESSAGES_V2: {"retention.ms": str(2 * _DAY_MS)},
     # Person keys: the latest record per key id is kept; an erased key's tombstone makes
     # the cleaner drop the key bytes within seconds (small segments, any dirt triggers a
     # clean) and the tombstone itself one minute later.
     Topic.INTAKE_PERSON_KEYS: PERSON_KEYS_CONFIG,
+    Topic.GROUPS_PERSON_KEYS: PERSON_KEYS_CONFIG,
 }
 
 # Dead letters are for operators to look at and replay, not an archive of personal data.

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 
 PLATFORM_MIGRATIONS = Path(str(resources.files("shared.platform") / "migrations"))
+# The tables of shared/platform/shredding.py's owner side (`person_keys`), for the services
+# that seal personal fields: they list this directory beside their own.
+PERSON_KEYS_MIGRATIONS = Path(str(resources.files("shared.platform") / "person_keys_migrations"))
+
+# A service's migrations: its directory, or its directory and shared ones it opts into.
+Migrations = Path | Sequence[Path]
+
+
+def _directories(service_migrations: Migrations) -> tuple[Path, ...]:
+    if isinstance(service_migrations, Path):
+        return (PLATFORM_MIGRATIONS, service_migrations)
+    return (PLATFORM_MIGRATIONS, *service_migrations)
 
 
 class MigrationError(RuntimeError):
@@ -61,16 +74,17 @@ def _dbmate_binary() -> str:
     return found
 
 
-async def apply_migrations(dsn: str, service_migrations: Path) -> None:
+async def apply_migrations(dsn: str, service_migrations: Migrations) -> None:
     """Apply platform and service migrations; concurrent starts wait on dbmate's lock."""
     args = [
         _dbmate_binary(),
         "--url",
         _dbmate_url(dsn),
-        "--migrations-dir",
-        str(PLATFORM_MIGRATIONS),
-        "--migrations-dir",
-        str(service_migrations),
+        *(
+            option
+            for directory in _directories(service_migrations)
+            for option in ("--migrations-dir", str(directory))
+        ),
         "--no-dump-schema",
         "--migration-lock",
         "--wait",
@@ -89,11 +103,11 @@ async def apply_migrations(dsn: str, service_migrations: Path) -> None:
         log.info("migrations applied", extra={"dbmate": text})
 
 
-async def pending_migrations(conn: DbConnection, service_migrations: Path) -> list[str]:
+async def pending_migrations(conn: DbConnection, service_migrations: Migrations) -> list[str]:
     """Versions present on disk but not recorded as applied (readiness check)."""
     on_disk = {
         path.name.split("_", 1)[0]
-        for directory in (PLATFORM_MIGRATIONS, service_migrations)
+        for directory in _directories(service_migrations)
         for path in directory.glob("*.sql")
     }
     rows = await conn.fetch("SELECT version FROM schema_migrations")

@@ -21,7 +21,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar, Union
 
 import asyncpg
@@ -42,7 +41,12 @@ from shared.contracts.topics import (
     dead_letter_topic,
     topic_config,
 )
-from shared.platform.database import apply_migrations, create_pool, pending_migrations
+from shared.platform.database import (
+    Migrations,
+    apply_migrations,
+    create_pool,
+    pending_migrations,
+)
 from shared.platform.docs import install_docs
 from shared.platform.http import (
     TokenAuth,
@@ -86,7 +90,7 @@ class ServiceRuntime(Generic[U]):
         *,
         name: str,
         settings: ServiceSettings,
-        migrations: Path,
+        migrations: Migrations,
         unit_of_work: Callable[[asyncpg.Pool, OutboxWriter], U],
         version: str = "0.1.0",
     ) -> None:

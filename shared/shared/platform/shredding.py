@@ -39,16 +39,18 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.contracts.envelope import EventPayload
+from shared.contracts.envelope import Envelope, EventPayload
 from shared.contracts.privacy import PersonRef
 from shared.contracts.sealed import PersonKeyPublished, SealedValue
 from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
+from shared.platform.messaging import PermanentFailure
 from shared.platform.privacy import email_hash, subject_for_phone
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,21 @@ class PersonKeyTopic:
 
     topic: Topic
     event: type[EventPayload]
+
+
+class InMemoryPersonKeys:
+    """`PersonSealer` for fake units of work in unit tests: one real AES key per person
+    (email, else phone), so what the tests open is the platform's own sealing."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[uuid.UUID, bytes]] = {}
+
+    async def seal(
+        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
+    ) -> SealedValue:
+        person = (email or phone or "").lower()
+        key_id, key = self.keys.setdefault(person, (uuid.uuid4(), new_data_key()))
+        return seal_value(key_id, key, plaintext, associated_data=associated_data)
 
 
 _INDEX_KEY_SQL: Final = (
@@ -303,11 +320,41 @@ class PostgresReceivedKeys:
     async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased:
         """The clear text, or `PERSON_ERASED`; raises `KeyNotYetKnown` (retry later) and
         `InvalidTag` (a tampered or misplaced value: the message is at fault)."""
+        # Only this owner's keys: a value sealed by one owner never opens as another's.
         row = await self._conn.fetchrow(
-            "SELECT key FROM received_person_keys WHERE key_id = $1", sealed.key_id
+            "SELECT key FROM received_person_keys WHERE key_id = $1 AND owner = $2",
+            sealed.key_id,
+            self._owner,
         )
         if row is None:
             raise KeyNotYetKnown(f"person key {sealed.key_id} has not arrived yet")
         if row["key"] is None:
             return PERSON_ERASED
         return open_value(bytes(row["key"]), sealed, associated_data=associated_data)
+
+
+async def open_field(
+    keys: ReceivedKeys, sealed: SealedValue, *, associated_data: bytes, field: str
+) -> str | _Erased:
+    """`ReceivedKeys.open` for a consumer's handler: a value that does not open under its
+    key (tampered, or moved from another event or field) is the message's fault, a
+    `PermanentFailure` (dead-lettered at once); `KeyNotYetKnown` stays transient."""
+    try:
+        return await keys.open(sealed, associated_data=associated_data)
+    except InvalidTag:
+        raise PermanentFailure(f"{field} does not open under its key") from None
+
+
+def subscribe_received_keys(
+    runtime: Any, topic: Topic, keys_of: Callable[[Any], ReceivedKeys], *, description: str
+) -> None:
+    """Subscribe `runtime` to an owner's compacted key topic: a key record is kept in the
+    unit of work's `ReceivedKeys` (`keys_of(uow)`), a tombstone erases the copy."""
+
+    async def on_key(uow: Any, envelope: Envelope[Any]) -> None:
+        await keys_of(uow).on_key(envelope.data)
+
+    async def on_key_erased(uow: Any, key: bytes) -> None:
+        await keys_of(uow).on_tombstone(key)
+
+    runtime.consumer.subscribe(topic, on_key, on_tombstone=on_key_erased, description=description)

@@ -16,9 +16,14 @@ from groups.adapters.repository import (
     PostgresVolunteers,
 )
 from groups.service.ports import GroupsUnitOfWork
+from shared.contracts.groups import GroupsPersonKeyPublished
+from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
 from shared.platform.one_time_tokens import PostgresOneTimeTokens
+from shared.platform.shredding import PersonKeyTopic, PostgresPersonKeys
 from shared.platform.unit_of_work import PostgresUnitOfWork
+
+PERSON_KEYS = PersonKeyTopic(Topic.GROUPS_PERSON_KEYS, GroupsPersonKeyPublished)
 
 
 class PostgresGroupsUnitOfWork(PostgresUnitOfWork, GroupsUnitOfWork):
@@ -35,3 +40,4 @@ class PostgresGroupsUnitOfWork(PostgresUnitOfWork, GroupsUnitOfWork):
         self.sessions = PostgresSessions(connection)
         self.tokens = PostgresOneTimeTokens(connection)
         self.housekeeping = PostgresHousekeeping(connection)
+        self.person_keys = PostgresPersonKeys(connection, self.stage_event, PERSON_KEYS)

@@ -46,9 +46,22 @@ def document_publications(runtime: ServiceRuntime[Any]) -> None:
         "keyed by volunteer id",
     )
     runtime.document_publication(
+        Topic.GROUPS_VOLUNTEER_MESSAGES_V2,
+        "Emails to volunteers for notifications: address and names sealed under their "
+        "person's key (groups.person-keys.v1), link secrets; retained 48 hours (the longest "
+        "a link lives); keyed by volunteer id. Replaces groups.volunteer-messages.v1, which "
+        "carried the address in clear and is no longer written",
+    )
+    runtime.document_publication(
         Topic.GROUPS_VOLUNTEER_MESSAGES,
-        "Emails to volunteers for notifications: address, name and link secrets; retained "
-        "48 hours (the longest a link lives); keyed by volunteer id",
+        "No longer written (replaced by groups.volunteer-messages.v2): emails to volunteers "
+        "with the address and name in clear; notifications reads it until its 48-hour "
+        "retention has drained it; keyed by volunteer id",
+    )
+    runtime.document_publication(
+        Topic.GROUPS_PERSON_KEYS,
+        "Per-person data keys of the volunteers' sealed fields, compacted; a tombstone when "
+        "the person is erased (crypto-shredding); keyed by key id",
     )
     runtime.document_publication(
         Topic.GROUPS_SUBMISSIONS,

@@ -23,6 +23,7 @@ from groups.domain.routing import Assignment
 from groups.domain.submission import GroupSubmission
 from groups.domain.volunteers import SignUp, Volunteer
 from shared.platform.one_time_tokens import OneTimeTokens
+from shared.platform.shredding import PersonSealer
 from shared.platform.unit_of_work import UnitOfWork
 
 
@@ -269,3 +270,7 @@ class GroupsUnitOfWork(UnitOfWork):
     sessions: Sessions
     tokens: OneTimeTokens
     housekeeping: Housekeeping
+    # Per-person keys the volunteers' addresses and names are sealed under on
+    # groups.volunteer-messages.v2 (crypto-shredding); a new key is staged on
+    # groups.person-keys.v1 before the message that uses it.
+    person_keys: PersonSealer

@@ -42,18 +42,21 @@ from shared.clock import Clock, utc_now
 from shared.contracts.groups import (
     GroupFormed,
     LeadAppointed,
-    MemberSignInLinkRequested,
+    MemberSignInLinkRequestedV2,
     VolunteerAssigned,
-    VolunteerAssignmentNotice,
-    VolunteerConfirmationRequested,
+    VolunteerAssignmentNoticeV2,
+    VolunteerConfirmationRequestedV2,
     VolunteerConfirmed,
     VolunteerLeft,
+    VolunteerMessageV2,
     VolunteerSignedUp,
     VolunteerWaitlisted,
-    VolunteerWaitlistNotice,
+    VolunteerWaitlistNoticeV2,
+    volunteer_message_associated_data,
 )
 from shared.contracts.groups import SignUpChannel as ContractChannel
 from shared.contracts.intake import Language
+from shared.contracts.sealed import SealedValue
 from shared.platform.one_time_tokens import TOKEN_BYTES, TokenRejected, token_hash
 
 CONFIRM = "volunteer-confirm"
@@ -192,21 +195,25 @@ class Volunteering:
             purpose=CONFIRM, subject=str(volunteer.id), ttl=self._lifetimes.confirmation, now=now
         )
         withdraw_link = await self._withdraw_token(uow, volunteer, now)
+        # The address just typed: the link goes where the sign-up says, and only that
+        # mailbox can confirm it. Its key is found by that address and the phone typed
+        # with it, so an erasure by either reaches it.
+        recipient = Recipient(
+            volunteer.id, email, _normalised(sign_up, self._region).phone, sign_up.name.strip()
+        )
         uow.stage_event(
-            VolunteerConfirmationRequested(
-                volunteer_id=volunteer.id,
-                consultation_id=consultation.id,
-                consultation_title=consultation.title,
-                # The address just typed: the link goes where the sign-up says, and only
-                # that mailbox can confirm it.
-                email=email,
-                name=sign_up.name.strip(),
-                locale=sign_up.locale,
+            VolunteerConfirmationRequestedV2(
+                **await _message_fields(
+                    uow,
+                    VolunteerConfirmationRequestedV2,
+                    recipient,
+                    consultation,
+                    sign_up.locale,
+                    withdraw_link,
+                ),
                 themes=sign_up.themes,
                 confirm_token=confirm.token,
                 confirm_expires_at=confirm.expires_at,
-                withdraw_token=withdraw_link[0],
-                withdraw_expires_at=withdraw_link[1],
             ),
             key=volunteer.id,
         )
@@ -358,15 +365,20 @@ class Volunteering:
             )
             if placed.email is not None:
                 lead = volunteers.get(group.lead_id) if group.lead_id else None
-                token, expires = await self._withdraw_token(uow, placed, now)
+                withdraw_link = await self._withdraw_token(uow, placed, now)
+                fields = await _volunteer_message_fields(
+                    uow, VolunteerAssignmentNoticeV2, placed, consultation, withdraw_link
+                )
                 uow.stage_event(
-                    VolunteerAssignmentNotice(
-                        **_message_fields(placed, consultation, token, expires),
+                    VolunteerAssignmentNoticeV2(
+                        **fields,
                         group_id=group.id,
                         group_name_pl=group.name_pl,
                         group_name_en=group.name_en,
                         theme=group.theme,
-                        lead_name=lead.name if lead else None,
+                        lead_name_sealed=await _sealed_lead_name(
+                            uow, lead, placed.id, withdraw_link[0]
+                        ),
                     ),
                     key=placed.id,
                 )
@@ -385,13 +397,12 @@ class Volunteering:
                 key=waiting.id,
             )
             if waiting.email is not None:
-                token, expires = await self._withdraw_token(uow, waiting, now)
+                withdraw_link = await self._withdraw_token(uow, waiting, now)
+                fields = await _volunteer_message_fields(
+                    uow, VolunteerWaitlistNoticeV2, waiting, consultation, withdraw_link
+                )
                 uow.stage_event(
-                    VolunteerWaitlistNotice(
-                        **_message_fields(waiting, consultation, token, expires),
-                        themes=waiting.themes,
-                    ),
-                    key=waiting.id,
+                    VolunteerWaitlistNoticeV2(**fields, themes=waiting.themes), key=waiting.id
                 )
         if plan.formed:
             await route_waiting_submissions(uow, consultation.id, plan.groups, now)
@@ -449,10 +460,13 @@ class Volunteering:
             link = await uow.tokens.issue(
                 purpose=SIGN_IN, subject=str(volunteer.id), ttl=self._lifetimes.sign_in, now=now
             )
-            token, expires = await self._withdraw_token(uow, volunteer, now)
+            withdraw_link = await self._withdraw_token(uow, volunteer, now)
+            fields = await _volunteer_message_fields(
+                uow, MemberSignInLinkRequestedV2, volunteer, consultation, withdraw_link
+            )
             uow.stage_event(
-                MemberSignInLinkRequested(
-                    **_message_fields(volunteer, consultation, token, expires),
+                MemberSignInLinkRequestedV2(
+                    **fields,
                     sign_in_token=link.token,
                     sign_in_expires_at=link.expires_at,
                     group_name_pl=group.name_pl,
@@ -548,18 +562,76 @@ def _normalised(sign_up: SignUp, region: str, *, strict: bool = True) -> SignUp:
     return replace(sign_up, email=email, phone=phone, name=sign_up.name.strip())
 
 
-def _message_fields(
-    volunteer: Volunteer, consultation: Consultation, withdraw_token: str, expires: datetime
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Whom a volunteer message goes to, and what finds their key (email, else phone)."""
+
+    volunteer_id: uuid.UUID
+    email: str
+    phone: str | None
+    name: str
+
+
+async def _message_fields(
+    uow: GroupsUnitOfWork,
+    model: type[VolunteerMessageV2],
+    recipient: Recipient,
+    consultation: Consultation,
+    locale: Language,
+    withdraw_link: tuple[str, datetime],
+) -> dict[str, object]:
+    """The fields every volunteer message has, the address and name sealed under the
+    recipient's key and bound to this message (its fresh withdrawal token)."""
+    withdraw_token, withdraw_expires_at = withdraw_link
+
+    async def sealed(field: str, plaintext: str) -> SealedValue:
+        return await uow.person_keys.seal(
+            email=recipient.email,
+            phone=recipient.phone,
+            plaintext=plaintext,
+            associated_data=volunteer_message_associated_data(
+                model, field, recipient.volunteer_id, withdraw_token
+            ),
+        )
+
+    return {
+        "volunteer_id": recipient.volunteer_id,
+        "consultation_id": consultation.id,
+        "consultation_title": consultation.title,
+        "email_sealed": await sealed("email", recipient.email),
+        "name_sealed": await sealed("name", recipient.name),
+        "locale": locale,
+        "withdraw_token": withdraw_token,
+        "withdraw_expires_at": withdraw_expires_at,
+    }
+
+
+async def _volunteer_message_fields(
+    uow: GroupsUnitOfWork,
+    model: type[VolunteerMessageV2],
+    volunteer: Volunteer,
+    consultation: Consultation,
+    withdraw_link: tuple[str, datetime],
 ) -> dict[str, object]:
     if volunteer.email is None:
         raise InvalidTransition("email", "this volunteer has no email address")
-    return {
-        "volunteer_id": volunteer.id,
-        "consultation_id": consultation.id,
-        "consultation_title": consultation.title,
-        "email": volunteer.email,
-        "name": volunteer.name,
-        "locale": Language(volunteer.locale),
-        "withdraw_token": withdraw_token,
-        "withdraw_expires_at": expires,
-    }
+    recipient = Recipient(volunteer.id, volunteer.email, volunteer.phone, volunteer.name)
+    locale = Language(volunteer.locale)
+    return await _message_fields(uow, model, recipient, consultation, locale, withdraw_link)
+
+
+async def _sealed_lead_name(
+    uow: GroupsUnitOfWork, lead: Volunteer | None, volunteer_id: uuid.UUID, withdraw_token: str
+) -> SealedValue | None:
+    """The lead's name, sealed under the lead's own key: it is the lead's personal data,
+    shredded when the lead is erased. None without a lead (or one without any contact)."""
+    if lead is None or (lead.email is None and lead.phone is None):
+        return None
+    return await uow.person_keys.seal(
+        email=lead.email,
+        phone=lead.phone,
+        plaintext=lead.name,
+        associated_data=volunteer_message_associated_data(
+            VolunteerAssignmentNoticeV2, "lead_name", volunteer_id, withdraw_token
+        ),
+    )

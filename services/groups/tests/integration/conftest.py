@@ -23,6 +23,7 @@ from devtools.testing import (
 from groups.config import GroupsSettings
 from shared.clock import Clock
 from shared.contracts.envelope import EventPayload, new_envelope
+from shared.contracts.groups import VolunteerMessageV2, volunteer_message_associated_data
 from shared.contracts.intake import (
     Channel,
     ConsultationAnnounced,
@@ -31,8 +32,11 @@ from shared.contracts.intake import (
     SubmissionReceived,
     SubmitterKind,
 )
+from shared.contracts.registry import TOPIC_EVENTS
+from shared.contracts.sealed import SealedValue
 from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
+from shared.platform.shredding import open_value
 
 THEMES = ("social", "environmental", "economic", "spatial")
 
@@ -63,6 +67,26 @@ class Groups(RunningService):
             key=str(key).encode(),
             headers=[(k, v.encode()) for k, v in envelope_headers(envelope).items()],
         )
+
+    async def opened(self, message: dict[str, Any], field: str) -> str:
+        """A sealed field of a `groups.volunteer-messages.v2` record's data, opened with
+        groups' own copy of the person's key (what notifications does with its copy)."""
+        [model] = (
+            m
+            for m in TOPIC_EVENTS[Topic.GROUPS_VOLUNTEER_MESSAGES_V2]
+            if m.event_type == message["event_type"]
+        )
+        data = message["data"]
+        sealed = SealedValue.model_validate(data[f"{field}_sealed"])
+        key = await self.runtime.pool.fetchval(
+            "SELECT key FROM person_keys WHERE key_id = $1", sealed.key_id
+        )
+        assert key is not None, f"no key {sealed.key_id} in groups"
+        assert issubclass(model, VolunteerMessageV2)
+        bound = volunteer_message_associated_data(
+            model, field, uuid.UUID(data["volunteer_id"]), data["withdraw_token"]
+        )
+        return open_value(bytes(key), sealed, associated_data=bound)
 
     async def consultation(
         self, themes: tuple[str, ...] = THEMES, *, closes_in: timedelta = timedelta(days=40)

@@ -21,21 +21,27 @@ from devtools.testing import (
 )
 from notifications.config import NotificationsSettings
 from shared.contracts.envelope import new_envelope
+from shared.contracts.groups import (
+    GroupsPersonKeyPublished,
+    VolunteerConfirmationRequestedV2,
+    volunteer_message_associated_data,
+)
 from shared.contracts.intake import ConsultationOpened
 from shared.contracts.topics import Topic, dead_letter_topic
 from shared.platform.messaging import DLT_REASON
+from shared.platform.shredding import encode_key, new_data_key, seal_value
 
 from .conftest import Groups, StartGroups
 
 pytestmark = pytest.mark.integration
 
 
-def envelope(event_type: str, data: dict[str, object]) -> bytes:
+def envelope(event_type: str, data: dict[str, object], version: int = 1) -> bytes:
     return json.dumps(
         {
             "event_id": str(uuid.uuid4()),
             "event_type": event_type,
-            "event_version": 1,
+            "event_version": version,
             "occurred_at": datetime.now(UTC).isoformat(),
             "producer": "intake",
             "correlation_id": "test",
@@ -144,33 +150,91 @@ async def test_malformed_volunteer_messages_are_dead_lettered_by_notifications(
     )
     notifications = await start_service("notifications", settings)
     try:
-        topic = f"{prefix}{Topic.GROUPS_VOLUNTEER_MESSAGES}"
+        # groups.volunteer-messages.v2: the address and name only sealed.
+        keys_topic = f"{prefix}{Topic.GROUPS_PERSON_KEYS}"
+        topic = f"{prefix}{Topic.GROUPS_VOLUNTEER_MESSAGES_V2}"
+        key_id, key = uuid.uuid4(), new_data_key()
+        published = new_envelope(
+            GroupsPersonKeyPublished(key_id=key_id, key=encode_key(key)), producer="groups"
+        )
+        await groups.producer.send_and_wait(
+            keys_topic, value=published.to_bytes(), key=str(key_id).encode()
+        )
+        volunteer_id, withdraw_token = uuid.uuid4(), "w" * 43
+
+        def sealed(field: str, plaintext: str, *, bound_field: str | None = None) -> object:
+            bound = volunteer_message_associated_data(
+                VolunteerConfirmationRequestedV2,
+                bound_field or field,
+                volunteer_id,
+                withdraw_token,
+            )
+            value = seal_value(key_id, key, plaintext, associated_data=bound)
+            return value.model_dump(mode="json")
+
         message = {
-            "volunteer_id": str(uuid.uuid4()),
+            "volunteer_id": str(volunteer_id),
             "consultation_id": str(uuid.uuid4()),
             "consultation_title": "Strategia",
-            "email": "not-an-address",
-            "name": "Anna",
+            "email_sealed": "not sealed",  # refused by the contract
+            "name_sealed": sealed("name", "Anna"),
             "locale": "pl",
-            "withdraw_token": "w" * 43,
+            "withdraw_token": withdraw_token,
             "withdraw_expires_at": datetime.now(UTC).isoformat(),
             "confirm_token": "c" * 43,
             "confirm_expires_at": datetime.now(UTC).isoformat(),
             "themes": ["social"],
         }
+        letters = [
+            message,
+            {
+                **message,
+                "email_sealed": sealed("email", "anna@example.org"),
+                "confirm_token": "../",
+            },
+            # Sealed under the right key but for another field: it does not open.
+            {**message, "email_sealed": sealed("email", "anna@example.org", bound_field="name")},
+        ]
+        for letter in letters:
+            await send(
+                groups.producer,
+                topic,
+                envelope("groups.VolunteerConfirmationRequested", letter, version=2),
+            )
+        records = await read_topic(
+            kafka_bootstrap_servers, dead_letter_topic(topic), until=count(3)
+        )
+        reasons = [headers(record)[DLT_REASON] for record in records]
+        assert "email_sealed" in reasons[0] and "confirm_token" in reasons[1], reasons
+        assert "email_sealed does not open" in reasons[2], reasons
+        assert body(records[0])["event_type"] == "groups.VolunteerConfirmationRequested"
+        # The dead letters hold the address only sealed.
+        assert all("anna@example.org" not in record.value.decode() for record in records)
+
+        # groups.volunteer-messages.v1, still read while it drains.
+        old_topic = f"{prefix}{Topic.GROUPS_VOLUNTEER_MESSAGES}"
+        old_message = {
+            **{k: v for k, v in message.items() if not k.endswith("_sealed")},
+            "email": "not-an-address",
+            "name": "Anna",
+        }
         await send(
-            groups.producer, topic, envelope("groups.VolunteerConfirmationRequested", message)
+            groups.producer,
+            old_topic,
+            envelope("groups.VolunteerConfirmationRequested", old_message),
         )
         await send(
             groups.producer,
-            topic,
+            old_topic,
             envelope(
                 "groups.VolunteerConfirmationRequested",
-                {**message, "email": "anna@example.org", "confirm_token": "../../etc"},
+                {**old_message, "email": "anna@example.org", "confirm_token": "../../etc"},
             ),
         )
         records = await read_topic(
-            kafka_bootstrap_servers, dead_letter_topic(topic), until=lambda found: len(found) >= 2
+            kafka_bootstrap_servers,
+            dead_letter_topic(old_topic),
+            until=lambda found: len(found) >= 2,
         )
         reasons = [headers(record)[DLT_REASON] for record in records]
         assert "email" in reasons[0] and "confirm_token" in reasons[1]

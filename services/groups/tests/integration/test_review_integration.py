@@ -27,15 +27,24 @@ async def member_session(groups: Groups, email: str) -> dict[str, str]:
     is read from the event notifications would email (the mail tests cover that leg)."""
     asked = await groups.client.post("/v1/access-links", json={"email": email})
     assert asked.status_code == 202, asked.text
+    # The address is sealed on the topic: the link is found by the member's volunteer id,
+    # and its sealed address opens to the email asked for.
+    seats = {
+        str(row["id"])
+        for row in await groups.runtime.pool.fetch(
+            "SELECT id FROM volunteers WHERE email = $1", email
+        )
+    }
     records = await read_topic(
         groups.settings.kafka_bootstrap_servers,
-        groups.topic(Topic.GROUPS_VOLUNTEER_MESSAGES),
+        groups.topic(Topic.GROUPS_VOLUNTEER_MESSAGES_V2),
         until=lambda found: bool(found),
         keep=lambda r: (
             body(r)["event_type"] == "groups.MemberSignInLinkRequested"
-            and body(r)["data"]["email"] == email
+            and body(r)["data"]["volunteer_id"] in seats
         ),
     )
+    assert await groups.opened(body(records[-1]), "email") == email
     token = body(records[-1])["data"]["sign_in_token"]
     session = await groups.client.post("/v1/sessions", json={"token": token})
     assert session.status_code == 201, session.text

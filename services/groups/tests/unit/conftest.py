@@ -26,6 +26,7 @@ from groups.domain.submission import GroupSubmission
 from groups.domain.volunteers import SignUp, Volunteer
 from groups.service.ports import DirtyTheme, GroupsUnitOfWork, Recommendation, TrendSnapshot
 from shared.platform.one_time_tokens import InMemoryOneTimeTokens
+from shared.platform.shredding import InMemoryPersonKeys
 
 
 class FakeConsultations:
@@ -394,6 +395,7 @@ class FakeStore:
         self.snapshots: dict[tuple[uuid.UUID, str, int], TrendSnapshot] = {}
         self.sessions: dict[str, tuple[uuid.UUID, datetime]] = {}
         self.tokens = InMemoryOneTimeTokens()
+        self.person_keys = InMemoryPersonKeys()
         self.locks: list[uuid.UUID] = []
         self.committed_events: list[Any] = []
 
@@ -430,6 +432,7 @@ class FakeGroupsUnitOfWork(GroupsUnitOfWork):
         self.sessions = FakeSessions(store)
         self.tokens = store.tokens
         self.housekeeping = FakeHousekeeping(store)
+        self.person_keys = store.person_keys
         self._snapshot: dict[str, Any] | None = None
 
     async def _begin(self) -> None:

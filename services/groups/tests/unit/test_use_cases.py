@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from groups.domain.actor import Actor
 from groups.domain.assessment import CostBand, Horizon, QueueFilter, ReviewState
@@ -27,14 +28,18 @@ from shared.contracts.groups import (
     SubmissionRouted,
     ThemeSource,
     VolunteerAssigned,
-    VolunteerAssignmentNotice,
-    VolunteerConfirmationRequested,
+    VolunteerAssignmentNoticeV2,
+    VolunteerConfirmationRequestedV2,
     VolunteerLeft,
+    VolunteerMessageV2,
     VolunteerWaitlisted,
-    VolunteerWaitlistNotice,
+    VolunteerWaitlistNoticeV2,
+    volunteer_message_associated_data,
 )
 from shared.contracts.intake import Channel, Language, SubmissionReceived, SubmitterKind
+from shared.contracts.sealed import SealedValue
 from shared.platform.one_time_tokens import TokenRejected
+from shared.platform.shredding import open_value
 
 from .conftest import Clock, FakeStore
 
@@ -120,12 +125,59 @@ def world(store: FakeStore, clock: Clock) -> World:
 # --- sign-up, confirmation, merging ------------------------------------------------------
 
 
+async def test_volunteer_messages_carry_the_address_and_names_only_sealed(world: World) -> None:
+    await world.sign_up("social", channel=SignUpChannel.WEB, email="Jan@Example.org", name="Jan")
+    (request,) = world.store.events(VolunteerConfirmationRequestedV2)
+    assert "jan@example.org" not in request.model_dump_json().lower()
+    key_id, key = world.store.person_keys.keys["jan@example.org"]
+    assert request.email_sealed.key_id == key_id
+
+    def opened(message: VolunteerMessageV2, field: str, sealed: SealedValue) -> str:
+        bound = volunteer_message_associated_data(
+            type(message), field, message.volunteer_id, message.withdraw_token
+        )
+        keys_by_id = dict(world.store.person_keys.keys.values())
+        return open_value(keys_by_id[sealed.key_id], sealed, associated_data=bound)
+
+    assert opened(request, "email", request.email_sealed) == "jan@example.org"
+    assert opened(request, "name", request.name_sealed) == "Jan"
+    # Bound to its message and field: the name's value does not open as the address.
+    with pytest.raises(InvalidTag):
+        open_value(
+            key,
+            request.name_sealed,
+            associated_data=volunteer_message_associated_data(
+                type(request), "email", request.volunteer_id, request.withdraw_token
+            ),
+        )
+    # A lead is appointed, a member leaves, and the newcomer's notice names the lead.
+    group_id = await formed_group(world)
+    lead_id, leaving, _ = world.members(group_id)
+    async with world.store.unit_of_work() as uow:
+        await world.volunteering.appoint_lead(uow, COORDINATOR, group_id, lead_id)
+    async with world.store.unit_of_work() as uow:
+        await world.volunteering.withdraw_by_clerk(uow, CLERK, leaving)
+    await world.sign_up("social")
+    notices = world.store.events(VolunteerAssignmentNoticeV2)
+    assert {n.group_id for n in notices} == {group_id} and len(notices) == 4
+    emails = {v.id: v.email for v in world.store.volunteers.values()}
+    [newcomer] = [n for n in notices if n.lead_name_sealed is not None]
+    assert opened(newcomer, "email", newcomer.email_sealed) == emails[newcomer.volunteer_id]
+    lead_name_sealed = newcomer.lead_name_sealed
+    assert lead_name_sealed is not None
+    lead = world.store.volunteers[lead_id]
+    assert opened(newcomer, "lead_name", lead_name_sealed) == lead.name
+    # The lead's name is sealed under the lead's key, not the recipient's.
+    assert lead_name_sealed.key_id == world.store.person_keys.keys[lead.email or ""][0]
+    assert newcomer.email_sealed.key_id != lead_name_sealed.key_id
+
+
 async def test_web_sign_up_counts_only_after_its_link_is_confirmed(world: World) -> None:
     for _ in range(3):
         outcome = await world.sign_up("social", channel=SignUpChannel.WEB)
         assert outcome.awaiting_confirmation
     assert world.store.groups == {}
-    requests = world.store.events(VolunteerConfirmationRequested)
+    requests = world.store.events(VolunteerConfirmationRequestedV2)
     assert len(requests) == 3
     for request in requests:
         async with world.store.unit_of_work() as uow:
@@ -136,7 +188,7 @@ async def test_web_sign_up_counts_only_after_its_link_is_confirmed(world: World)
 
 async def test_a_confirmation_link_works_once(world: World) -> None:
     await world.sign_up("social", channel=SignUpChannel.WEB)
-    token = world.store.events(VolunteerConfirmationRequested)[0].confirm_token
+    token = world.store.events(VolunteerConfirmationRequestedV2)[0].confirm_token
     async with world.store.unit_of_work() as uow:
         await world.volunteering.confirm(uow, token)
     with pytest.raises(TokenRejected):
@@ -146,7 +198,7 @@ async def test_a_confirmation_link_works_once(world: World) -> None:
 
 async def test_a_confirmation_link_expires_after_48_hours(world: World) -> None:
     await world.sign_up("social", channel=SignUpChannel.WEB)
-    token = world.store.events(VolunteerConfirmationRequested)[0].confirm_token
+    token = world.store.events(VolunteerConfirmationRequestedV2)[0].confirm_token
     world.clock.advance(hours=48, seconds=1)
     with pytest.raises(TokenRejected):
         async with world.store.unit_of_work() as uow:
@@ -168,14 +220,14 @@ async def test_clerk_sign_ups_count_at_once_and_overflow_waits(world: World) -> 
     assert [e.volunteer_id for e in world.store.events(VolunteerWaitlisted)] == [
         o.volunteer.id for o in (outcomes[0], outcomes[1], outcomes[3])
     ]
-    assert len(world.store.events(VolunteerWaitlistNotice)) == 3
+    assert len(world.store.events(VolunteerWaitlistNoticeV2)) == 3
 
 
 async def test_phone_only_volunteers_get_no_email_event(world: World) -> None:
     for n in range(3):
         await world.sign_up("social", email=None, phone=f"+48 600 100 20{n}")
     assert len(world.store.events(VolunteerAssigned)) == 3
-    assert world.store.events(VolunteerAssignmentNotice) == []
+    assert world.store.events(VolunteerAssignmentNoticeV2) == []
     group_id = world.group_ids()[0]
     async with world.store.unit_of_work() as uow:
         members = await world.volunteering.members(uow, COORDINATOR, group_id)
@@ -200,7 +252,7 @@ async def test_a_web_sign_up_of_a_known_person_changes_nothing_until_confirmed(
     )
     (volunteer,) = world.store.volunteers.values()
     assert volunteer.name == "Anna"
-    token = world.store.events(VolunteerConfirmationRequested)[-1].confirm_token
+    token = world.store.events(VolunteerConfirmationRequestedV2)[-1].confirm_token
     async with world.store.unit_of_work() as uow:
         await world.volunteering.confirm(uow, token)
     (volunteer,) = world.store.volunteers.values()
@@ -442,7 +494,7 @@ async def test_the_report_lists_waiting_submissions_and_what_cites_them(world: W
 async def test_sign_in_links_only_for_placed_members_and_sessions_expire(
     world: World, clock: Clock
 ) -> None:
-    from shared.contracts.groups import MemberSignInLinkRequested
+    from shared.contracts.groups import MemberSignInLinkRequestedV2
 
     await formed_group(world)
     member = next(iter(world.store.volunteers.values()))
@@ -450,7 +502,7 @@ async def test_sign_in_links_only_for_placed_members_and_sessions_expire(
         await world.volunteering.request_access_link(uow, member.email or "")
     async with world.store.unit_of_work() as uow:
         await world.volunteering.request_access_link(uow, "nobody@example.org")
-    (link,) = world.store.events(MemberSignInLinkRequested)
+    (link,) = world.store.events(MemberSignInLinkRequestedV2)
     async with world.store.unit_of_work() as uow:
         session = await world.volunteering.open_session(uow, link.sign_in_token)
     async with world.store.unit_of_work() as uow:

@@ -19,8 +19,7 @@ from intake.domain.commands import CreateConsultation
 from intake.domain.consultation import Consultation
 from intake.domain.submission import Submission
 from intake.service.ports import IntakeUnitOfWork, NewKey, StoredKey, SubmissionFilter
-from shared.contracts.sealed import SealedValue
-from shared.platform.shredding import new_data_key, seal_value
+from shared.platform.shredding import InMemoryPersonKeys
 
 
 class FakeConsultations:
@@ -115,20 +114,6 @@ class FakeIdempotencyKeys:
             self.rows[(scope, new.key)] = StoredKey(new.fingerprint, new.submission_id)
 
 
-class FakePersonKeys:
-    """One real AES key per email (the sealing is the platform's own code)."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, tuple[uuid.UUID, bytes]] = {}
-
-    async def seal(
-        self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
-    ) -> SealedValue:
-        person = (email or phone or "").lower()
-        key_id, key = self.keys.setdefault(person, (uuid.uuid4(), new_data_key()))
-        return seal_value(key_id, key, plaintext, associated_data=associated_data)
-
-
 class FakeIntakeUnitOfWork(IntakeUnitOfWork):
     """Commits keep what the use case wrote; a rollback restores the state before it.
 
@@ -163,7 +148,7 @@ class FakeStore:
         self.consultations = FakeConsultations()
         self.submissions = FakeSubmissions()
         self.idempotency_keys = FakeIdempotencyKeys()
-        self.person_keys = FakePersonKeys()
+        self.person_keys = InMemoryPersonKeys()
         self.committed_events: list[object] = []
 
     def snapshot(self) -> dict[str, object]:

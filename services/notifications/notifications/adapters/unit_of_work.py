@@ -22,3 +22,4 @@ class PostgresNotificationsUnitOfWork(PostgresUnitOfWork, NotificationsUnitOfWor
         self.one_time_tokens = PostgresOneTimeTokens(connection)
         self.submitters = PostgresSubmitters(connection)
         self.intake_keys = PostgresReceivedKeys(connection, "intake")
+        self.groups_keys = PostgresReceivedKeys(connection, "groups")

@@ -6,21 +6,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-
 from notifications.service.ports import NotificationsUnitOfWork
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.volunteer_mail import VolunteerMail
 from shared.contracts.envelope import Envelope
-from shared.contracts.intake import (
-    IntakePersonKeyPublished,
-    SubmissionReceived,
-    submitter_email_associated_data,
-)
+from shared.contracts.intake import SubmissionReceived, submitter_email_associated_data
 from shared.contracts.topics import Topic
-from shared.platform.messaging import PermanentFailure
 from shared.platform.runtime import ServiceRuntime
-from shared.platform.shredding import PERSON_ERASED
+from shared.platform.shredding import PERSON_ERASED, open_field, subscribe_received_keys
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +27,12 @@ async def unsealed(uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> Env
     sealed = event.submitter_email_sealed
     if sealed is None:
         return envelope  # no address, or a record from before sealing (clear address)
-    try:
-        opened_email = await uow.intake_keys.open(
-            sealed,
-            associated_data=submitter_email_associated_data(event.submission_id),
-        )
-    except InvalidTag:
-        raise PermanentFailure("submitter_email_sealed does not open under its key") from None
+    opened_email = await open_field(
+        uow.intake_keys,
+        sealed,
+        associated_data=submitter_email_associated_data(event.submission_id),
+        field="submitter_email_sealed",
+    )
     email = opened_email if isinstance(opened_email, str) else None
     if opened_email is PERSON_ERASED:
         log.info(
@@ -84,17 +76,10 @@ def register_subscriptions(
         handle_batch=on_submissions,
     )
 
-    async def on_person_key(uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> None:
-        published: IntakePersonKeyPublished = envelope.data
-        await uow.intake_keys.on_key(published)
-
-    async def on_key_erased(uow: NotificationsUnitOfWork, key: bytes) -> None:
-        await uow.intake_keys.on_tombstone(key)
-
-    runtime.consumer.subscribe(
+    subscribe_received_keys(
+        runtime,
         Topic.INTAKE_PERSON_KEYS,
-        on_person_key,
-        on_tombstone=on_key_erased,
+        lambda uow: uow.intake_keys,
         description="Keeps intake's per-person keys to open sealed addresses; a tombstone "
         "(the person erased) deletes the copy.",
     )

@@ -181,3 +181,6 @@ class NotificationsUnitOfWork(UnitOfWork):
     submitters: Submitters
     # Copies of intake's per-person keys (intake.person-keys.v1): open sealed addresses.
     intake_keys: ReceivedKeys
+    # Copies of groups' per-person keys (groups.person-keys.v1): open sealed volunteer
+    # addresses and names.
+    groups_keys: ReceivedKeys

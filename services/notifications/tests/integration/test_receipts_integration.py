@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,19 @@ from devtools.testing import (
 from notifications.config import NotificationsSettings
 from notifications.service.receipts import ReceiptRequests
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
+from shared.contracts.groups import (
+    VolunteerAssignmentNoticeV2,
+    volunteer_message_associated_data,
+)
 from shared.contracts.intake import (
     Channel,
-    IntakePersonKeyPublished,
     Language,
     SubmissionReceived,
     SubmitterKind,
     submitter_email_associated_data,
 )
+from shared.contracts.registry import TOPIC_EVENTS
+from shared.contracts.sealed import SealedValue
 from shared.contracts.topics import Topic
 from shared.platform.outbox import envelope_headers
 from shared.platform.privacy import email_hash
@@ -147,13 +153,48 @@ class Harness:
             running, self.running = self.running, None
             await running.stop()
 
-    async def publish(self, envelope: Envelope[Any]) -> None:
+    async def publish(self, envelope: Envelope[Any], topic: Topic | None = None) -> None:
+        """To the test's submissions topic, or another topic of its namespace."""
         await self.producer.send_and_wait(
-            self.topic,
+            self.topic if topic is None else self.settings.kafka_topic_prefix + topic,
             value=envelope.to_bytes(),
             key=self.key,
             headers=[(name, value.encode()) for name, value in envelope_headers(envelope).items()],
         )
+
+    async def publish_key(self, topic: Topic, key_id: uuid.UUID, key: bytes | None) -> None:
+        """An owner's key record on its key topic, or (key None) the key id's tombstone."""
+        [key_event] = TOPIC_EVENTS[topic]
+        value = (
+            None
+            if key is None
+            else new_envelope(
+                key_event(key_id=key_id, key=encode_key(key)), producer=topic.owner
+            ).to_bytes()
+        )
+        await self.producer.send_and_wait(
+            self.settings.kafka_topic_prefix + topic, value=value, key=str(key_id).encode()
+        )
+
+    async def assert_nothing_sent(self, recipient: str, event_id: uuid.UUID, topic: Topic) -> None:
+        """The event (of an erased person) counts as seen, and left no mail, no delivery,
+        no dead letter."""
+        assert self.running is not None
+        assert await self.mailbox.to(recipient) == []
+        assert await self.delivery_of(event_id) is None
+        assert await self.running.count("inbox WHERE event_id = $1", event_id) == 1
+        assert await self.running.count("dead_letters") == 0
+        dead = self.settings.kafka_topic_prefix + topic + ".dlt"
+        assert await end_offset(self.settings.kafka_bootstrap_servers, dead) == 0
+
+    async def wait_key_erased(self, key_id: uuid.UUID) -> None:
+        async def key_erased() -> bool:
+            rows = await self.fetch(
+                "SELECT key FROM received_person_keys WHERE key_id = $1", key_id
+            )
+            return bool(rows) and rows[0]["key"] is None
+
+        await eventually(key_erased, "the tombstone to erase notifications' copy of the key")
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.settings.database_url)
@@ -714,18 +755,10 @@ async def test_a_sealed_address_waits_for_its_key_and_an_erased_one_gets_no_mail
     make_harness: Callable[..., Awaitable[Harness]],
 ) -> None:
     harness = await make_harness()
-    running = await harness.start()
-    keys_topic = harness.settings.kafka_topic_prefix + Topic.INTAKE_PERSON_KEYS
+    await harness.start()
 
     async def publish_key(key_id: uuid.UUID, key: bytes | None) -> None:
-        value = (
-            None
-            if key is None
-            else new_envelope(
-                IntakePersonKeyPublished(key_id=key_id, key=encode_key(key)), producer="intake"
-            ).to_bytes()
-        )
-        await harness.producer.send_and_wait(keys_topic, value=value, key=str(key_id).encode())
+        await harness.publish_key(Topic.INTAKE_PERSON_KEYS, key_id, key)
 
     # The event overtakes its key (two topics): it is retried, not dead-lettered, and the
     # receipt goes out once the key is there.
@@ -746,19 +779,87 @@ async def test_a_sealed_address_waits_for_its_key_and_an_erased_one_gets_no_mail
     await publish_key(erased_key_id, erased_key)
     await publish_key(erased_key_id, None)
     erased = sealed_submission_event(erased_recipient, erased_key_id, erased_key)
-
-    async def key_erased() -> bool:
-        rows = await harness.fetch(
-            "SELECT key FROM received_person_keys WHERE key_id = $1", erased_key_id
-        )
-        return bool(rows) and rows[0]["key"] is None
-
-    await eventually(key_erased, "the tombstone to erase notifications' copy of the key")
+    await harness.wait_key_erased(erased_key_id)
     await harness.publish(erased)
     await harness.pass_barrier()
-    assert await harness.mailbox.to(erased_recipient) == []
-    assert await harness.delivery_of(erased.event_id) is None
-    assert await running.count("inbox WHERE event_id = $1", erased.event_id) == 1
-    assert await running.count("dead_letters") == 0
-    dead = harness.settings.kafka_topic_prefix + Topic.INTAKE_SUBMISSIONS + ".dlt"
-    assert await end_offset(harness.settings.kafka_bootstrap_servers, dead) == 0
+    await harness.assert_nothing_sent(erased_recipient, erased.event_id, Topic.INTAKE_SUBMISSIONS)
+
+
+# --- groups' sealed volunteer messages (groups.volunteer-messages.v2) -----------------------
+
+
+def sealed_assignment(
+    recipient: str, key_id: uuid.UUID, key: bytes, lead: tuple[uuid.UUID, bytes] | None = None
+) -> Envelope[VolunteerAssignmentNoticeV2]:
+    """What groups publishes: the address and names only sealed, each under its person's
+    key (the lead's name under the lead's), bound to this message."""
+    volunteer_id, token = uuid.uuid4(), secrets.token_urlsafe(32)
+
+    def sealed(field: str, plaintext: str, under: tuple[uuid.UUID, bytes]) -> SealedValue:
+        bound = volunteer_message_associated_data(
+            VolunteerAssignmentNoticeV2, field, volunteer_id, token
+        )
+        return seal_value(*under, plaintext, associated_data=bound)
+
+    payload = VolunteerAssignmentNoticeV2(
+        volunteer_id=volunteer_id,
+        consultation_id=uuid.uuid4(),
+        consultation_title="Strategia 2040+",
+        email_sealed=sealed("email", recipient, (key_id, key)),
+        name_sealed=sealed("name", "Wolontariuszka Zofia", (key_id, key)),
+        locale=Language.PL,
+        withdraw_token=token,
+        withdraw_expires_at=datetime.now(UTC) + timedelta(hours=48),
+        group_id=uuid.uuid4(),
+        group_name_pl="Grupa społeczna 1",
+        group_name_en="Social group 1",
+        theme="social",
+        lead_name_sealed=sealed("lead_name", "Liderka Halina", lead) if lead else None,
+    )
+    return new_envelope(payload, producer="groups")
+
+
+async def test_a_sealed_volunteer_message_waits_for_its_key_and_an_erased_one_gets_no_mail(
+    make_harness: Callable[..., Awaitable[Harness]],
+) -> None:
+    # Enough attempts that the message outlives the test's pause before its key (with
+    # the default five, 0.1 s back-off, it would be dead-lettered after ~1.5 s).
+    harness = await make_harness(consumer_max_attempts=20)
+    await harness.start()
+
+    async def publish_key(key_id: uuid.UUID, key: bytes | None) -> None:
+        await harness.publish_key(Topic.GROUPS_PERSON_KEYS, key_id, key)
+
+    # The message overtakes its key: retried, not dead-lettered, sent once the key is
+    # there — with the names opened; an erased lead is just not named.
+    recipient, key_id, key = unique_recipient(), uuid.uuid4(), new_data_key()
+    lead_key_id, lead_key = uuid.uuid4(), new_data_key()
+    early = sealed_assignment(recipient, key_id, key, lead=(lead_key_id, lead_key))
+    assert recipient.encode() not in early.to_bytes() and b"Zofia" not in early.to_bytes()
+    await harness.publish(early, Topic.GROUPS_VOLUNTEER_MESSAGES_V2)
+    await asyncio.sleep(1.5)  # the consumer has met the message without its key by now
+    assert await harness.delivery_of(early.event_id) is None
+    await publish_key(lead_key_id, lead_key)
+    await publish_key(lead_key_id, None)  # the lead has been erased meanwhile
+    await publish_key(key_id, key)
+    [message] = await harness.mailbox.wait_for(recipient)
+    assert "Zofia" in text_part(message) and "Halina" not in text_part(message)
+
+    # An erased volunteer: key, tombstone, then a message sealed under it — no mail, no
+    # delivery, no dead letter.
+    erased_recipient, erased_key_id, erased_key = unique_recipient(), uuid.uuid4(), new_data_key()
+    await publish_key(erased_key_id, erased_key)
+    await publish_key(erased_key_id, None)
+    await harness.wait_key_erased(erased_key_id)
+    erased = sealed_assignment(erased_recipient, erased_key_id, erased_key)
+    await harness.publish(erased, Topic.GROUPS_VOLUNTEER_MESSAGES_V2)
+    # A sentinel after it on the same partition: when it is mailed, the erased one is done.
+    # Its lead's name is sealed under a live key: the lead is named.
+    sentinel_recipient = unique_recipient()
+    sentinel = sealed_assignment(sentinel_recipient, key_id, key, lead=(key_id, key))
+    await harness.publish(sentinel, Topic.GROUPS_VOLUNTEER_MESSAGES_V2)
+    [sentinel_mail] = await harness.mailbox.wait_for(sentinel_recipient)
+    assert "Liderka Halina" in text_part(sentinel_mail)
+    await harness.assert_nothing_sent(
+        erased_recipient, erased.event_id, Topic.GROUPS_VOLUNTEER_MESSAGES_V2
+    )
