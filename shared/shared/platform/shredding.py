@@ -37,7 +37,7 @@ import hmac
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -263,6 +263,8 @@ class ReceivedKeys(Protocol):
 
     async def on_key(self, published: PersonKeyPublished) -> None: ...
 
+    async def on_keys(self, published: Sequence[PersonKeyPublished]) -> None: ...
+
     async def on_tombstone(self, key: bytes) -> None: ...
 
     async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased: ...
@@ -284,6 +286,20 @@ class PostgresReceivedKeys:
             published.key_id,
             self._owner,
             decode_key(published.key),
+        )
+
+    async def on_keys(self, published: Sequence[PersonKeyPublished]) -> None:
+        """`on_key` for a consumer batch in one statement: a key arrives with every new
+        person, so one insert per key would bound how fast sealed events can be opened."""
+        if not published:
+            return
+        await self._conn.execute(
+            "INSERT INTO received_person_keys (key_id, owner, key)"
+            " SELECT key_id, $2, key FROM unnest($1::uuid[], $3::bytea[]) AS k (key_id, key)"
+            " ON CONFLICT (key_id) DO NOTHING",
+            [p.key_id for p in published],
+            self._owner,
+            [decode_key(p.key) for p in published],
         )
 
     async def on_tombstone(self, key: bytes) -> None:
