@@ -100,7 +100,6 @@ def build(settings: NotificationsSettings) -> Service:
             batch_size=settings.dispatcher_batch_size,
             concurrency=settings.smtp_connections,
             prepare=[subscriptions.issue_confirmation_links, personal_links.fill_in],
-            loops=settings.dispatcher_loops,
         )
         try:
             async with runtime.pool.acquire() as listener:

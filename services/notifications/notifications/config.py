@@ -44,13 +44,8 @@ class NotificationsSettings(ServiceSettings):
     delivery_max_backoff_seconds: float = Field(default=900.0, gt=0)
     # Fallback when a NOTIFY was missed (listener connection lost, another replica's insert).
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0)
-    # Deliveries locked and sent per transaction; times `dispatcher_loops`, the most a
-    # crash can send twice.
+    # Deliveries locked and sent per transaction: also the most a crash can send twice.
     dispatcher_batch_size: int = Field(default=100, ge=1, le=1000)
-    # Batches in flight at once per replica, each its own transaction, sharing the SMTP
-    # connections: the next batch starts while one waits for its slowest message (2: p99
-    # 1.75 -> 1.05 s at a steady 200 receipts/s on the 2-core benchmark machine).
-    dispatcher_loops: int = Field(default=2, ge=1, le=8)
     # SMTP connections kept open and used at once (relays limit connections per client).
     # 16: receipts for 200 submissions/s on the 2-core benchmark machine (8 fell behind).
     smtp_connections: int = Field(default=16, ge=1, le=64)

@@ -23,10 +23,9 @@ record its failure) and commit. So
 
 One window cannot be closed: the relay accepted messages and the process was killed (or
 lost the database) before the commit. Those deliveries are still pending and are sent a
-second time — at most the batches in flight (`loops` of them), and only what the relay
-had accepted. Each copy carries the same Message-ID (derived from the delivery id), so a
-receiving system can drop it and a person can recognise it. SMTP has no two-phase commit;
-the batch size times the loops bounds the window.
+second time — at most one batch, and only what the relay had accepted. Each copy carries
+the same Message-ID (derived from the delivery id), so a receiving system can drop it and
+a person can recognise it. SMTP has no two-phase commit; the batch size bounds the window.
 
 Failures are retried with capped exponential back-off (`RetryPolicy`); after the last
 attempt, or at once for a permanently refused address, the delivery is failed and a
@@ -90,10 +89,7 @@ class EmailDispatcher:
         batch_size: int = 1,
         concurrency: int = 1,
         prepare: Sequence[Prepare] = (),
-        loops: int = 1,
     ) -> None:
-        if loops < 1:
-            raise ValueError("at least one dispatch loop")
         self._sender = sender
         self._unit_of_work = unit_of_work
         self._policy = policy
@@ -101,7 +97,6 @@ class EmailDispatcher:
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._prepare = tuple(prepare)
-        self._loops = loops
         self._waker = NotifyWaker(DISPATCH_CHANNEL)
         # Set when the worker is being stopped: hand nothing new to the relay.
         self._stopping = False
@@ -116,19 +111,12 @@ class EmailDispatcher:
         """
         self._stopping = False
         async with self._waker.listening(listener):
-            # Several loops, each with a batch and a transaction of its own (SKIP LOCKED
-            # keeps them apart), all sharing the SMTP sessions: while one batch waits for
-            # its slowest message and its commit, the next one already uses the free
-            # sessions, so the relay is never left idle between batches.
-            await asyncio.gather(*(self._loop() for _ in range(self._loops)))
-
-    async def _loop(self) -> None:
-        while True:
-            if await self._dispatch_to_completion():
-                if self.relay_outage_backoff is not None:
-                    await asyncio.sleep(self.relay_outage_backoff)
-                continue
-            await self._waker.sleep(await self._idle_seconds())
+            while True:
+                if await self._dispatch_to_completion():
+                    if self.relay_outage_backoff is not None:
+                        await asyncio.sleep(self.relay_outage_backoff)
+                    continue
+                await self._waker.sleep(await self._idle_seconds())
 
     async def _dispatch_to_completion(self) -> int:
         # A stop (task cancellation) must not cut in between the relay's acceptance and
