@@ -106,6 +106,7 @@ async def make_pair(
         *,
         before_start: Callable[[str, str], Awaitable[None]] | None = None,
         batch: bool | str = False,
+        on_tombstone: Callable[[PostgresUnitOfWork, bytes], Awaitable[None]] | None = None,
         **overrides: Any,
     ) -> Pair:
         prefix = unique_prefix("platform")
@@ -145,6 +146,7 @@ async def make_pair(
             handler,
             batch=bool(batch),
             handle_batch=each if batch == "set-based" else None,
+            on_tombstone=on_tombstone,
         )
         topic = producer.topic_names(Topic.INTAKE_CONSULTATIONS)
         if before_start is not None:
@@ -502,6 +504,51 @@ async def _publish_before_start(labels: list[str], *poison: tuple[int, bytes]) -
 
     publish.envelopes = envelopes  # type: ignore[attr-defined]
     return publish
+
+
+@CONSUMING
+async def test_a_tombstone_takes_effect_in_partition_order_between_events(
+    make_pair: Any, batch: bool | str
+) -> None:
+    """A compacted topic's tombstone goes to `on_tombstone`, in partition order with the
+    events around it (a key and its later tombstone must not swap), in batches too, where
+    it is one savepoint of the batch's transaction; the events keep their one effect."""
+    envelopes = [new_envelope(closed(label), producer="intake") for label in ("before", "after")]
+
+    async def record_tombstone(uow: PostgresUnitOfWork, key: bytes) -> None:
+        await uow.connection.execute(
+            "INSERT INTO effects (event_id, label) VALUES ($1, $2)",
+            uuid.uuid4(),
+            f"tombstone {key.decode()}",
+        )
+
+    async def publish(kafka: str, topic: str) -> None:
+        # On the topic before the consumer starts: its first fetch holds all three.
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 1, 1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(**admin_options(kafka))
+        await producer.start()
+        try:
+            values = [envelopes[0].to_bytes(), None, envelopes[1].to_bytes()]
+            for value in values:
+                await producer.send_and_wait(topic, value, key=b"k", partition=0)
+        finally:
+            await producer.stop()
+
+    pair: Pair = await make_pair(
+        record_effect, before_start=publish, batch=batch, on_tombstone=record_tombstone
+    )
+    await wait_for(
+        lambda: _labels_are(pair, ["after", "before", "tombstone k"]), "the three effects"
+    )
+    await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
+    in_order = await pair.consumer.pool.fetch("SELECT label FROM effects ORDER BY id")
+    assert [row["label"] for row in in_order] == ["before", "tombstone k", "after"]
+    assert await pair.consumer.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
 
 
 @pytest.mark.parametrize("batch", [True, "set-based"], ids=["batch", "set-based"])

@@ -375,7 +375,9 @@ class EventConsumer(Generic[U]):
         `on_tombstone` (compacted topics) receives the key of a record with a null value,
         in a unit of work without inbox claim (a tombstone has no event id; deleting
         twice must do no harm); without it a tombstone is dead-lettered like any record
-        that is not an envelope.
+        that is not an envelope. In a batch, a tombstone sends the batch down the event
+        by event path (tombstones are rare: an erasure), where it takes its savepoint in
+        partition order, so a key and its later tombstone keep their order.
 
         The subscription must be declared in the registry (`SUBSCRIPTIONS`): the broker
         lets the service's principal read only what is declared there.
@@ -398,8 +400,6 @@ class EventConsumer(Generic[U]):
             )
         if handle_batch is not None and not batch:
             raise ValueError("handle_batch needs batch=True")
-        if on_tombstone is not None and batch:
-            raise ValueError("tombstones are consumed one at a time (no batch=True)")
         models = TOPIC_EVENTS[topic]
         registry = EventRegistry(models)
         address = self._topic_names(topic)
@@ -408,7 +408,9 @@ class EventConsumer(Generic[U]):
 
         async def on_message(message: KafkaMessage) -> None:
             if batch:
-                await self._process_batch(message, registry, handler, batch_state, handle_batch)
+                await self._process_batch(
+                    message, registry, handler, batch_state, handle_batch, on_tombstone
+                )
             else:
                 await self._process(message, registry, handler, on_tombstone)
 
@@ -493,6 +495,7 @@ class EventConsumer(Generic[U]):
         handler: Callable[[U, Envelope[Any]], Awaitable[None]],
         batch_state: _Attempts,
         handle_batch: Callable[[U, Sequence[Envelope[Any]]], Awaitable[None]] | None = None,
+        on_tombstone: Callable[[U, bytes], Awaitable[None]] | None = None,
     ) -> None:
         """One transaction for the batch, a savepoint per event, then its dead letters;
         returning acknowledges the batch (one offset commit), raising rewinds it.
@@ -504,9 +507,15 @@ class EventConsumer(Generic[U]):
         if not isinstance(records, tuple):  # pragma: no cover - subscribed with batch=True
             records = (records,)
         # The set-based handler first, unless some record of the batch already failed
-        # (a retry goes event by event, where attempts are counted).
-        if handle_batch is not None and not any(
-            (record.topic, record.partition, record.offset) in self._attempts for record in records
+        # (a retry goes event by event, where attempts are counted) or is a tombstone the
+        # subscription handles (it has no envelope for the set-based handler).
+        if (
+            handle_batch is not None
+            and not any(
+                (record.topic, record.partition, record.offset) in self._attempts
+                for record in records
+            )
+            and not (on_tombstone is not None and any(record.value is None for record in records))
         ):
             try:
                 unreadable = await self._handle_whole_batch(records, registry, handle_batch)
@@ -539,7 +548,7 @@ class EventConsumer(Generic[U]):
                     if state.dead_letter_reason is None:
                         try:
                             await self._handle_in_batch(
-                                connection, record, state, registry, handler
+                                connection, record, state, registry, handler, on_tombstone
                             )
                         except _RetryLater as failed:
                             # Its savepoint is rolled back: commit what came before it,
@@ -629,11 +638,19 @@ class EventConsumer(Generic[U]):
         state: _Attempts,
         registry: EventRegistry,
         handler: Callable[[U, Envelope[Any]], Awaitable[None]],
+        on_tombstone: Callable[[U, bytes], Awaitable[None]] | None = None,
     ) -> None:
         """One event of a batch in its own savepoint; sets `state.dead_letter_reason` for
         a message that can never succeed, raises `_RetryLater` for a transient failure and
         the error itself when a dependency is down."""
         try:
+            if record.value is None and on_tombstone is not None:
+                # No event id, no inbox claim: deleting twice must do no harm.
+                async with self._unit_of_work().within(connection) as uow:
+                    await on_tombstone(uow, bytes(record.key or b""))
+                    if not uow.committed:
+                        await uow.commit()
+                return
             envelope = decode_envelope(bytes(record.value or b""), registry)
             with correlation_context(envelope.correlation_id):
                 async with self._unit_of_work().within(connection) as uow:
