@@ -13,6 +13,8 @@ from typing import Any
 import asyncpg
 
 from notifications.domain.deliveries import (
+    HOLDS_LINK_SECRETS,
+    TEXT_REMOVED_AFTER_SENDING,
     ComposedEmail,
     Delivery,
     DeliveryPriority,
@@ -197,7 +199,12 @@ class PostgresDeliveries:
         result = await self._conn.execute(
             "UPDATE deliveries AS d SET status = o.status, attempts = o.attempts,"
             " next_attempt_at = o.next_attempt_at, last_error = o.last_error,"
-            " sent_at = o.sent_at, failed_at = o.failed_at"
+            " sent_at = o.sent_at, failed_at = o.failed_at,"
+            # Link secrets are kept only while the email is pending (HOLDS_LINK_SECRETS).
+            " text_body = CASE WHEN o.status <> 'pending' AND d.purpose = ANY($8::text[])"
+            " THEN $9 ELSE d.text_body END,"
+            " html_body = CASE WHEN o.status <> 'pending' AND d.purpose = ANY($8::text[])"
+            " THEN $9 ELSE d.html_body END"
             " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[],"
             " $6::timestamptz[], $7::timestamptz[])"
             " AS o (id, status, attempts, next_attempt_at, last_error, sent_at, failed_at)"
@@ -209,6 +216,8 @@ class PostgresDeliveries:
             [delivery.last_error for delivery in deliveries],
             [delivery.sent_at for delivery in deliveries],
             [delivery.failed_at for delivery in deliveries],
+            sorted(HOLDS_LINK_SECRETS),
+            TEXT_REMOVED_AFTER_SENDING,
         )
         if result != f"UPDATE {len(deliveries)}":
             raise RuntimeError("a delivery of the batch was not pending any more")

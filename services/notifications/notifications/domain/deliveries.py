@@ -43,6 +43,21 @@ class Purpose(StrEnum):
     SUBMISSION_DECISION = "submission_decision"
 
 
+# Emails whose text holds another service's single-use link secrets (groups' confirmation,
+# sign-in and withdrawal tokens, which groups keeps only as hashes): once the relay has
+# the message, or it has failed for good, the stored copy of its text is replaced by this
+# note, so notifications' database holds such a secret only while its email is pending.
+HOLDS_LINK_SECRETS: frozenset[Purpose] = frozenset(
+    {
+        Purpose.VOLUNTEER_CONFIRMATION,
+        Purpose.VOLUNTEER_ASSIGNMENT,
+        Purpose.VOLUNTEER_WAITLIST,
+        Purpose.MEMBER_SIGN_IN,
+    }
+)
+TEXT_REMOVED_AFTER_SENDING = "[removed once sent or failed: it held single-use link tokens]"
+
+
 class DeliveryPriority(IntEnum):
     """The dispatcher sends the most urgent first, then the oldest: alerts before any
     other mail, one-to-one mail a person waits for (receipts, confirmation links) next,

@@ -45,6 +45,7 @@ from devtools.testing import (
     unique_prefix,
 )
 from notifications.config import NotificationsSettings
+from notifications.domain.deliveries import TEXT_REMOVED_AFTER_SENDING
 from notifications.service.receipts import ReceiptRequests
 from shared.contracts.envelope import Envelope, RawEnvelope, new_envelope
 from shared.contracts.groups import (
@@ -850,6 +851,15 @@ async def test_a_sealed_volunteer_message_waits_for_its_key_and_an_erased_one_ge
     await publish_key(key_id, key)
     [message] = await harness.mailbox.wait_for(recipient)
     assert "Zofia" in text_part(message) and "Halina" not in text_part(message)
+    # The withdrawal link's token is in the email, and no longer in notifications'
+    # database once the email is sent.
+    withdraw_token = early.data.withdraw_token
+    assert withdraw_token in text_part(message)
+    sent = await harness.wait_for_delivery(
+        early.event_id, "the assignment marked sent", lambda row: row["status"] == "sent"
+    )
+    assert withdraw_token not in sent["text_body"] + sent["html_body"]
+    assert sent["text_body"] == TEXT_REMOVED_AFTER_SENDING
 
     # An erased volunteer: key, tombstone, then a message sealed under it — no mail, no
     # delivery, no dead letter.
