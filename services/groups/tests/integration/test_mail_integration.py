@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
+import asyncpg
 import pytest
 
 from devtools.pytest_plugin import DatabaseFactory, SmtpSink
@@ -78,11 +79,30 @@ class Stack:
         start_notifications: Callable[[], Awaitable[None]],
         stop_notifications: Callable[[], Awaitable[None]],
         mail: Mail,
+        notifications_database_url: str,
     ) -> None:
         self.groups = groups
         self.start_notifications = start_notifications
         self.stop_notifications = stop_notifications
         self.mail = mail
+        self.notifications_database_url = notifications_database_url
+
+    async def wait_all_sent(self) -> None:
+        """Until notifications has no pending email: a delivery is marked sent only after
+        the sink accepted it, so every email queued so far is in the sink (the SMTP
+        sessions send a batch concurrently: arrival order is not queueing order)."""
+
+        async def probe() -> bool:
+            conn = await asyncpg.connect(self.notifications_database_url)
+            try:
+                pending: int = await conn.fetchval(
+                    "SELECT count(*) FROM deliveries WHERE status = 'pending'"
+                )
+            finally:
+                await conn.close()
+            return pending == 0
+
+        await eventually(probe, "every queued email sent")
 
 
 MakeStack = Callable[..., Awaitable[Stack]]
@@ -112,6 +132,10 @@ async def make_stack(
             delivery_backoff_seconds=0.2,
             delivery_max_backoff_seconds=1.0,
             dispatcher_poll_seconds=0.5,
+            # After a restart the volunteer-messages consumer may meet a message before the
+            # key consumer has rejoined its group and stored the key: with the tests' 0.1 s
+            # back-off, five attempts (~1.5 s) could dead-letter it before its key arrives.
+            consumer_max_attempts=20,
         )
 
         async def start() -> None:
@@ -121,7 +145,7 @@ async def make_stack(
             await running.pop().stop()
 
         await start()
-        return Stack(groups, start, stop, Mail(smtp_sink))
+        return Stack(groups, start, stop, Mail(smtp_sink), settings.database_url)
 
     try:
         yield make
@@ -294,6 +318,7 @@ async def test_assignment_and_decision_emails_exactly_once_across_a_restart(
         headers=COORDINATOR,
     )
     await stack.mail.wait(sentinel_submitter, 2)
+    await stack.wait_all_sent()
 
     for email in volunteers:
         subjects = [str(m["Subject"]) for m in await stack.mail.to(email)]
