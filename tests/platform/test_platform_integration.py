@@ -479,12 +479,13 @@ async def test_an_unwritable_dead_letter_topic_cannot_jam_the_partition(
     assert row["attempts"] == 3  # consumer_max_attempts: publishing was retried, then stored
 
 
-async def _publish_before_start(labels: list[str], *poison: tuple[int, bytes]) -> Any:
+async def _publish_before_start(labels: list[str], *poison: tuple[int, bytes | None]) -> Any:
     """A `before_start` hook: the events are on the topic before the consumer starts, so
-    its first fetch holds them all (one batch); `poison` inserts raw values at indexes."""
+    its first fetch holds them all (one batch); `poison` inserts raw values at indexes
+    (None: a tombstone)."""
     envelopes = [new_envelope(closed(label), producer="intake") for label in labels]
-    values = [envelope.to_bytes() for envelope in envelopes]
-    for index, value in sorted(poison, reverse=True):
+    values: list[bytes | None] = [envelope.to_bytes() for envelope in envelopes]
+    for index, value in sorted(poison, key=lambda inserted: inserted[0], reverse=True):
         values.insert(index, value)
 
     async def publish(kafka: str, topic: str) -> None:
@@ -513,7 +514,6 @@ async def test_a_tombstone_takes_effect_in_partition_order_between_events(
     """A compacted topic's tombstone goes to `on_tombstone`, in partition order with the
     events around it (a key and its later tombstone must not swap), in batches too, where
     it is one savepoint of the batch's transaction; the events keep their one effect."""
-    envelopes = [new_envelope(closed(label), producer="intake") for label in ("before", "after")]
 
     async def record_tombstone(uow: PostgresUnitOfWork, key: bytes) -> None:
         await uow.connection.execute(
@@ -522,22 +522,8 @@ async def test_a_tombstone_takes_effect_in_partition_order_between_events(
             f"tombstone {key.decode()}",
         )
 
-    async def publish(kafka: str, topic: str) -> None:
-        # On the topic before the consumer starts: its first fetch holds all three.
-        admin = AIOKafkaAdminClient(**admin_options(kafka))
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, 1, 1)])
-        finally:
-            await admin.close()
-        producer = AIOKafkaProducer(**admin_options(kafka))
-        await producer.start()
-        try:
-            values = [envelopes[0].to_bytes(), None, envelopes[1].to_bytes()]
-            for value in values:
-                await producer.send_and_wait(topic, value, key=b"k", partition=0)
-        finally:
-            await producer.stop()
+    # On the topic before the consumer starts: its first fetch holds all three.
+    publish = await _publish_before_start(["before", "after"], (1, None))
 
     pair: Pair = await make_pair(
         record_effect, before_start=publish, batch=batch, on_tombstone=record_tombstone
