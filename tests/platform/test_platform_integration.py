@@ -10,6 +10,7 @@ per transaction and offset commit, and in batches (`subscribe(..., batch=True)`)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -45,6 +46,7 @@ from shared.platform.messaging import (
     DLT_ORIGINAL_TOPIC,
     DLT_REASON,
     DLT_TRUNCATED,
+    AwaitingPrerequisite,
     PermanentFailure,
 )
 from shared.platform.outbox import OutboxRelay
@@ -68,6 +70,7 @@ DROP TABLE effects;
 """
 
 Handler = Callable[[PostgresUnitOfWork, Envelope[Any]], Awaitable[None]]
+BatchHandler = Callable[[PostgresUnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]]
 
 
 @dataclass
@@ -107,6 +110,7 @@ async def make_pair(
         before_start: Callable[[str, str], Awaitable[None]] | None = None,
         batch: bool | str = False,
         on_tombstone: Callable[[PostgresUnitOfWork, bytes], Awaitable[None]] | None = None,
+        handle_batch: BatchHandler | None = None,
         **overrides: Any,
     ) -> Pair:
         prefix = unique_prefix("platform")
@@ -145,7 +149,7 @@ async def make_pair(
             Topic.INTAKE_CONSULTATIONS,
             handler,
             batch=bool(batch),
-            handle_batch=each if batch == "set-based" else None,
+            handle_batch=(handle_batch or each) if batch == "set-based" else None,
             on_tombstone=on_tombstone,
         )
         topic = producer.topic_names(Topic.INTAKE_CONSULTATIONS)
@@ -425,6 +429,71 @@ async def test_a_database_outage_pauses_the_partition_and_dead_letters_nothing(
     assert await effects(pair) == [(waited.event_id, "waited")]
     assert calls == 9
     assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
+
+
+@CONSUMING
+async def test_an_event_awaiting_its_prerequisite_waits_without_counting_attempts(
+    make_pair: Any, batch: bool | str
+) -> None:
+    """An event whose prerequisite (another topic's record, e.g. a person's key) has not
+    been stored yet waits for it — here 1.5 s, where `consumer_max_attempts` (3, 0.05 s
+    back-off) would dead-letter a failing event within 0.4 s — and takes effect once; a
+    set-based handler is tried again as a whole instead of replaying event by event."""
+    arrived = False
+    by_event = set_based = 0
+
+    async def needs_prerequisite(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+        nonlocal by_event
+        by_event += 1
+        if not arrived:
+            raise AwaitingPrerequisite("its key has not arrived yet")
+        await record_effect(uow, envelope)
+
+    async def all_need_prerequisite(
+        uow: PostgresUnitOfWork, envelopes: Sequence[Envelope[Any]]
+    ) -> None:
+        nonlocal set_based
+        set_based += 1
+        if not arrived:
+            raise AwaitingPrerequisite("a key has not arrived yet")
+        for envelope in envelopes:
+            await record_effect(uow, envelope)
+
+    pair: Pair = await make_pair(
+        needs_prerequisite, batch=batch, handle_batch=all_need_prerequisite
+    )
+    waiting = await stage(pair, "waiting")
+    await asyncio.sleep(1.5)
+    assert await effects(pair) == []
+    assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
+    arrived = True
+    await eventually(lambda: effects(pair), "the effect once the prerequisite is there")
+    await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
+    assert await effects(pair) == [(waiting.event_id, "waiting")]
+    assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
+    if batch == "set-based":
+        assert by_event == 0 and set_based > 3  # never replayed event by event
+    else:
+        assert by_event > 3  # more tries than consumer_max_attempts, none counted
+
+
+@CONSUMING
+async def test_a_prerequisite_that_never_comes_ends_in_a_dead_letter(
+    make_pair: Any, batch: bool | str
+) -> None:
+    """After `consumer_prerequisite_wait_seconds` the wait ends: the event's attempts
+    count, and it is dead-lettered like any event that keeps failing."""
+
+    async def never(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+        raise AwaitingPrerequisite("its key never arrives")
+
+    pair: Pair = await make_pair(never, batch=batch, consumer_prerequisite_wait_seconds=0.5)
+    doomed = await stage(pair, "doomed")
+    [dead] = await read_topic(pair.kafka, f"{pair.topic}.dlt", until=count(1))
+    assert json.loads(dead.value)["event_id"] == str(doomed.event_id)
+    assert headers(dead)[DLT_REASON].startswith("gave up after 3 attempts")
+    assert "its key never arrives" in headers(dead)[DLT_REASON]
+    assert await pair.consumer.pool.fetchval("SELECT count(*) FROM inbox") == 0
 
 
 @CONSUMING

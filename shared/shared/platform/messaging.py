@@ -14,6 +14,10 @@ Every subscription registered through `EventConsumer` follows one policy:
   fault: the offset is rewound and the message retried with capped back-off for as long as
   the outage lasts, without counting as an attempt (a crashed database must not send a
   backlog to the dead-letter topic);
+* an event that needs another one this consumer has not stored yet (`AwaitingPrerequisite`:
+  a person's key, on another topic, behind the event sealed under it) is not at fault
+  either: it is retried soon (50 ms, doubling to 1 s) without counting attempts, for up to
+  `prerequisite_wait` seconds; only after that is it an ordinary transient failure;
 * any other exception is transient: the offset is rewound and the message retried with
   exponential back-off, and after `max_attempts` it is dead-lettered as well;
 * publishing the dead letter follows the same rules (retried with back-off, bounded); when
@@ -43,13 +47,16 @@ A batch subscription may also give a set-based handler (`handle_batch`): the bat
 events are claimed in the inbox with one statement and the new ones handed over
 together, so a batch costs a few round trips to PostgreSQL instead of several per event.
 Should it fail, it leaves nothing behind and the batch is replayed event by event as
-above (its handler may so run twice for an event, never with two effects).
+above (its handler may so run twice for an event, never with two effects) — except for
+`AwaitingPrerequisite`: the whole batch is rewound and tried set-based again soon, which
+is what lets receipts keep pace when their keys trail them by a few milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -88,10 +95,22 @@ DLT_ATTEMPTS = "dlt.attempts"
 # While a dependency is down, how long at most between tries: a try costs one refused
 # connection, and the consumer should resume soon after the dependency is back.
 OUTAGE_MAX_BACKOFF_SECONDS = 5.0
+# An event waiting for its prerequisite is tried again after 50 ms, 100 ms, ... 1 s: the
+# prerequisite is usually a few milliseconds behind, on a topic consumed beside this one.
+PREREQUISITE_FIRST_DELAY_SECONDS = 0.05
+PREREQUISITE_MAX_DELAY_SECONDS = 1.0
 
 
 class PermanentFailure(Exception):
     """The message can never succeed as it is: dead-letter it and move on."""
+
+
+class AwaitingPrerequisite(Exception):
+    """The event needs another event that this consumer has not stored yet (another
+    topic's record, published before it but consumed independently): the message is not at
+    fault. Retried soon without counting attempts, up to the consumer's `prerequisite_wait`;
+    after that like any transient failure (so a prerequisite that never comes still ends
+    in a dead letter)."""
 
 
 class KafkaPublisher:
@@ -298,11 +317,13 @@ async def _raw_bodies(message: StreamMessage[Any]) -> list[bytes]:
 
 
 class _RetryLater(Exception):
-    """Inside a batch: this event failed transiently; commit what came before it."""
+    """Inside a batch: this event failed transiently (or `awaiting` a prerequisite);
+    commit what came before it."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: BaseException, *, awaiting: bool = False) -> None:
         super().__init__(repr(error))
         self.error = error
+        self.awaiting = awaiting
 
 
 @dataclass(slots=True)
@@ -312,6 +333,10 @@ class _Attempts:
     count: int = 0
     dead_letter_reason: str | None = None
     outage_retries: int = 0
+    # Since when (monotonic) it has been waiting for a prerequisite, and how often it
+    # tried meanwhile.
+    awaiting_since: float | None = None
+    awaiting_retries: int = 0
 
 
 class EventConsumer(Generic[U]):
@@ -336,6 +361,7 @@ class EventConsumer(Generic[U]):
         max_backoff: float = 30.0,
         batch_max_records: int = 500,
         batch_wait_ms: int = 20,
+        prerequisite_wait: float = 120.0,
     ) -> None:
         self._broker = broker
         self._consumer = consumer
@@ -349,6 +375,7 @@ class EventConsumer(Generic[U]):
         self._max_backoff = max_backoff
         self._batch_max_records = batch_max_records
         self._batch_wait_ms = batch_wait_ms
+        self._prerequisite_wait = prerequisite_wait
         self._attempts: dict[tuple[str, int, int], _Attempts] = {}
         self.subscribed: list[Topic] = []
 
@@ -475,6 +502,10 @@ class EventConsumer(Generic[U]):
                     state.count -= 1  # the message is not at fault
                     await self._wait_for_dependency(state, error)
                     raise
+                if self._may_await(state, error):
+                    state.count -= 1  # nor here, for a while
+                    await self._pause_for_prerequisite(state, error)
+                    raise
                 if is_permanent(error):
                     state.dead_letter_reason = describe_failure(error)
                 elif state.count < self._max_attempts:
@@ -523,12 +554,27 @@ class EventConsumer(Generic[U]):
                 if is_unavailable(error):
                     await self._wait_for_dependency(batch_state, error)
                     raise
+                if self._may_await(batch_state, error):
+                    # Rewind the whole batch and try it set-based again soon: replaying
+                    # it event by event would cost a transaction's worth of round trips
+                    # per event, for an event that only has to wait.
+                    await self._pause_for_prerequisite(batch_state, error)
+                    raise
+                if isinstance(error, AwaitingPrerequisite):
+                    # Waited long enough: each event's own attempts count from now on.
+                    for record in records:
+                        position = (record.topic, record.partition, record.offset)
+                        self._attempts.setdefault(
+                            position, _Attempts()
+                        ).awaiting_since = batch_state.awaiting_since
+                    batch_state.awaiting_since = None
                 log.warning(
                     "batch handler failed; replaying the batch event by event",
                     extra={"events": len(records), "error": repr(error)},
                 )
             else:
                 batch_state.count = batch_state.outage_retries = 0
+                batch_state.awaiting_since = None
                 for failed_message, position, state in unreadable:
                     await self._dead_letter(failed_message, state)
                     del self._attempts[position]
@@ -580,7 +626,10 @@ class EventConsumer(Generic[U]):
             await self._dead_letter(failed_message, state)
             del self._attempts[position]
         if retry is not None:
-            await self._retry_later(attempted[-1], retry.error)
+            if retry.awaiting:
+                await self._pause_for_prerequisite(attempted[-1], retry.error)
+            else:
+                await self._retry_later(attempted[-1], retry.error)
             # NACK_ON_ERROR rewinds every partition of the batch to its first record.
             raise retry.error
 
@@ -669,6 +718,9 @@ class EventConsumer(Generic[U]):
         except Exception as error:
             if is_unavailable(error):
                 raise
+            if self._may_await(state, error):
+                state.count -= 1  # not the message's fault, for a while
+                raise _RetryLater(error, awaiting=True) from error
             if is_permanent(error):
                 state.dead_letter_reason = describe_failure(error)
             elif state.count < self._max_attempts:
@@ -733,6 +785,26 @@ class EventConsumer(Generic[U]):
             "a dependency is unavailable, will retry",
             extra={"retry_in_s": delay, "error": repr(error)},
         )
+        await asyncio.sleep(delay)
+
+    def _may_await(self, state: _Attempts, error: BaseException) -> bool:
+        """Whether `error` is a missing prerequisite still within the wait (starting the
+        wait's clock on the first one)."""
+        if not isinstance(error, AwaitingPrerequisite):
+            return False
+        now = time.monotonic()
+        if state.awaiting_since is None:
+            state.awaiting_since, state.awaiting_retries = now, 0
+        return now - state.awaiting_since < self._prerequisite_wait
+
+    async def _pause_for_prerequisite(self, state: _Attempts, error: BaseException) -> None:
+        state.awaiting_retries += 1
+        delay = exponential_backoff(
+            state.awaiting_retries,
+            base=PREREQUISITE_FIRST_DELAY_SECONDS,
+            cap=PREREQUISITE_MAX_DELAY_SECONDS,
+        )
+        log.info("waiting for a prerequisite", extra={"retry_in_s": delay, "error": repr(error)})
         await asyncio.sleep(delay)
 
     async def _retry_later(self, state: _Attempts, error: BaseException) -> None:

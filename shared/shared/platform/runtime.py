@@ -131,6 +131,7 @@ class ServiceRuntime(Generic[U]):
             max_backoff=settings.consumer_max_backoff_seconds,
             batch_max_records=settings.consumer_batch_max_records,
             batch_wait_ms=settings.consumer_batch_wait_ms,
+            prerequisite_wait=settings.consumer_prerequisite_wait_seconds,
         )
         self.auth = TokenAuth(settings)
         self.rate_limiter = RateLimiter(lambda: self.pool, self.auth)

@@ -77,6 +77,10 @@ class ServiceSettings(BaseSettings):
     # the broker before it polls again (milliseconds; a busy one never waits).
     consumer_batch_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_wait_ms: int = Field(default=20, ge=1, le=1000)
+    # How long an event may wait for a prerequisite on another topic (a person's key)
+    # before its attempts start to count; a lagging key consumer after a restart, or a
+    # long outbox backlog, must not dead-letter what only has to wait.
+    consumer_prerequisite_wait_seconds: float = Field(default=120.0, ge=0)
     # A dead-letter copy keeps at most this many bytes of the original value (the broker's
     # default message limit is 1 MiB, and headers and the reason need room too).
     dead_letter_max_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)

@@ -20,10 +20,12 @@ Every sealed copy — the topic, its dead letters, backups — is then ciphertex
 open.
 
 Ordering: the key record and the event are on different topics, so a consumer may see
-the event first. A sealed field whose key id is unknown is `KeyNotYetKnown`, an ordinary
-transient failure: the platform rewinds and retries with back-off (the key arrives within
-the outbox relay's batch), and only after `consumer_max_attempts` dead-letters it — a
-dead letter that holds only ciphertext, replayable once the key is there. A key id that
+the event first. A sealed field whose key id is unknown is `KeyNotYetKnown`, an
+`AwaitingPrerequisite`: the platform rewinds and tries again soon (50 ms, doubling to 1 s;
+the key arrives within the outbox relay's batch) without counting attempts, for
+`consumer_prerequisite_wait_seconds` (120 s); only then do attempts count, and after
+`consumer_max_attempts` it is dead-lettered — a dead letter that holds only ciphertext,
+replayable once the key is there. A key id that
 is known but erased (its tombstone was seen) is `PERSON_ERASED`: the field is treated as
 absent, and the message is processed without it.
 """
@@ -50,7 +52,7 @@ from shared.contracts.privacy import PersonRef
 from shared.contracts.sealed import PersonKeyPublished, SealedValue
 from shared.contracts.topics import Topic
 from shared.platform.database import DbConnection
-from shared.platform.messaging import PermanentFailure
+from shared.platform.messaging import AwaitingPrerequisite, PermanentFailure
 from shared.platform.privacy import email_hash, subject_for_phone
 
 log = logging.getLogger(__name__)
@@ -263,7 +265,7 @@ async def erase_person_keys(
 # --- a consumer's side ------------------------------------------------------------------------
 
 
-class KeyNotYetKnown(Exception):
+class KeyNotYetKnown(AwaitingPrerequisite):
     """A sealed field under a key id whose record has not arrived yet (transient)."""
 
 
