@@ -54,7 +54,7 @@ from benchmarks.alerts import add_subscribers, alert_fan_out, smtp_ceiling
 from benchmarks.kafka_ceiling import Ceiling, produce_and_consume, producer_only
 from benchmarks.machine import CpuShare, RssSampler, cpu_share, load_average
 from benchmarks.paced import PacedResult, percentile, run_paced
-from benchmarks.receipts import SinkReceipts
+from benchmarks.receipts import SinkReceipts, delivery_stages
 from benchmarks.relay import relay_drain, unique_database_name
 from benchmarks.services import Deployment, Infrastructure, deployment, open_consultation
 from benchmarks.wrk import run_wrk
@@ -520,7 +520,7 @@ async def steady_phase(
 ) -> None:
     with deployment(infra.infra) as services:
         intake = await services.start("intake", workers=arguments.workers, rate_limit_per_minute=0)
-        await services.start(
+        notifications = await services.start(
             "notifications",
             dispatcher_poll_seconds=0.5,
             smtp_connections=arguments.smtp_connections,
@@ -546,6 +546,7 @@ async def steady_phase(
                 arrived = sink.refresh()
             if printer is not None:
                 printer.cancel()
+            stages = await delivery_stages(notifications.environment["STRATEGIA_DATABASE_URL"])
         accept = result.latencies(202)
         delays = sorted(
             arrived[number] - datetime.fromisoformat(body["receipt"]["received_at"]).timestamp()
@@ -567,6 +568,19 @@ async def steady_phase(
             f"{ms(percentile(delays, 0.5))}, p99 {ms(percentile(delays, 0.99))}, max "
             f"{ms(delays[-1] if delays else 0)}; {len(delays):,} of {len(expected):,} "
             "receipts arrived"
+        )
+        received = {
+            number: datetime.fromisoformat(body["receipt"]["received_at"]).timestamp()
+            for number, body in expected.items()
+            if number in stages
+        }
+        consumed = sorted(stages[n][0] - at for n, at in received.items())
+        dispatched = sorted(stages[n][1] - stages[n][0] for n in received)
+        report.add(
+            "   of which: accepted -> receipt queued by notifications' consumer (relay, "
+            f"broker, key, batch) p50 {ms(percentile(consumed, 0.5))}, p99 "
+            f"{ms(percentile(consumed, 0.99))}; queued -> marked sent by the dispatcher "
+            f"p50 {ms(percentile(dispatched, 0.5))}, p99 {ms(percentile(dispatched, 0.99))}"
         )
         for name in rss.samples:
             report.add(

@@ -13,6 +13,8 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
 
+import asyncpg
+
 RECEIPT_NUMBER = re.compile(r"K\d+-\d{5,}")
 HEAD_BYTES = 16 * 1024  # the headers are at the start; the bodies need not be read
 
@@ -43,3 +45,23 @@ class SinkReceipts:
                 number = found.group(0)
                 self.accepted[number] = min(at, self.accepted.get(number, at))
         return self.accepted
+
+
+async def delivery_stages(database_url: str) -> dict[str, tuple[float, float]]:
+    """Receipt number -> (queued, marked sent), epoch seconds, from notifications'
+    deliveries: where between the submission and the sink a receipt spent its time."""
+    database = await asyncpg.connect(database_url)
+    try:
+        rows = await database.fetch(
+            "SELECT subject, extract(epoch FROM created_at) AS queued,"
+            " extract(epoch FROM sent_at) AS sent FROM deliveries"
+            " WHERE purpose = 'receipt' AND sent_at IS NOT NULL"
+        )
+    finally:
+        await database.close()
+    stages: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        found = RECEIPT_NUMBER.search(row["subject"])
+        if found:
+            stages[found.group(0)] = (float(row["queued"]), float(row["sent"]))
+    return stages

@@ -3,12 +3,16 @@ data and their exact ciphertext; the blind index finds a person by the request h
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from pathlib import Path
 
+import asyncpg
 import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
+from devtools.pytest_plugin import DatabaseFactory
 from shared.contracts.groups import (
     VolunteerAssignmentNotice,
     VolunteerAssignmentNoticeV2,
@@ -21,8 +25,12 @@ from shared.contracts.intake import (
 )
 from shared.contracts.sealed import SealedValue
 from shared.contracts.topics import Topic, dead_letter_config, topic_config
+from shared.platform.database import apply_migrations
 from shared.platform.privacy import subject_for_email, subject_for_phone
 from shared.platform.shredding import (
+    PERSON_ERASED,
+    KeyNotYetKnown,
+    PostgresReceivedKeys,
     blind_index,
     decode_key,
     email_index,
@@ -33,6 +41,11 @@ from shared.platform.shredding import (
     seal_value,
 )
 
+# The table is notifications' (the consumer of intake's keys); the class is the platform's.
+NOTIFICATIONS_KEY_MIGRATION = (
+    Path(__file__).parents[2]
+    / "services/notifications/notifications/migrations/20260602000000_received_person_keys.sql"
+)
 SUBMISSION = uuid.uuid4()
 AD = submitter_email_associated_data(SUBMISSION)
 
@@ -180,3 +193,48 @@ def test_a_volunteer_message_v2_has_the_address_only_sealed_and_opens_as_v1() ->
         "Anna",
         "social",
     )
+
+
+async def test_keys_read_ahead_for_a_batch_open_like_keys_read_one_by_one(
+    new_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    """`PostgresReceivedKeys.prefetch` (one query for a batch's keys) changes what `open`
+    costs, not what it answers: a live key opens, an erased one is `PERSON_ERASED`, one
+    not yet received or another owner's is `KeyNotYetKnown`, a tombstone after the read
+    ahead still erases."""
+    dsn = await new_database.create("received_keys")
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    shutil.copy(NOTIFICATIONS_KEY_MIGRATION, migrations)
+    await apply_migrations(dsn, migrations)
+    conn = await asyncpg.connect(dsn)
+    try:
+        intake_keys = PostgresReceivedKeys(conn, "intake")
+        live_key, live = sealed("live@example.org")
+        erased_key, erased = sealed("erased@example.org")
+        later_key, later = sealed("later@example.org")
+        foreign_key, foreign = sealed("foreign@example.org")
+        _, missing = sealed("missing@example.org")
+        await intake_keys.on_keys(
+            [published(value, key) for value, key in ((live, live_key), (erased, erased_key))]
+        )
+        await intake_keys.on_keys([published(later, later_key)])
+        await intake_keys.on_tombstone(str(erased.key_id).encode())
+        await PostgresReceivedKeys(conn, "groups").on_key(published(foreign, foreign_key))
+
+        ahead = PostgresReceivedKeys(conn, "intake")
+        await ahead.prefetch(v.key_id for v in (live, erased, later, foreign, missing))
+        await ahead.on_tombstone(str(later.key_id).encode())  # erased after the read ahead
+        for keys in (ahead, PostgresReceivedKeys(conn, "intake")):
+            assert await keys.open(live, associated_data=AD) == "live@example.org"
+            assert await keys.open(erased, associated_data=AD) is PERSON_ERASED
+            assert await keys.open(later, associated_data=AD) is PERSON_ERASED
+            for unknown in (foreign, missing):
+                with pytest.raises(KeyNotYetKnown):
+                    await keys.open(unknown, associated_data=AD)
+    finally:
+        await conn.close()
+
+
+def published(value: SealedValue, key: bytes) -> IntakePersonKeyPublished:
+    return IntakePersonKeyPublished(key_id=value.key_id, key=encode_key(key))

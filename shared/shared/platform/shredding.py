@@ -39,7 +39,7 @@ import hmac
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -286,6 +286,8 @@ class ReceivedKeys(Protocol):
 
     async def on_tombstone(self, key: bytes) -> None: ...
 
+    async def prefetch(self, key_ids: Iterable[uuid.UUID]) -> None: ...
+
     async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased: ...
 
 
@@ -296,6 +298,9 @@ class PostgresReceivedKeys:
     def __init__(self, conn: DbConnection, owner: str) -> None:
         self._conn = conn
         self._owner = owner
+        # Keys read ahead for a batch (`prefetch`), for this unit of work only: key id ->
+        # the key, or None when erased.
+        self._fetched: dict[uuid.UUID, bytes | None] = {}
 
     async def on_key(self, published: PersonKeyPublished) -> None:
         # A key id is never reused, so a row erased already stays erased.
@@ -327,6 +332,7 @@ class PostgresReceivedKeys:
         except ValueError:
             log.warning("tombstone with a key that is no key id: ignored")
             return
+        self._fetched.pop(key_id, None)
         await self._conn.execute(
             "INSERT INTO received_person_keys (key_id, owner, key, erased_at)"
             " VALUES ($1, $2, NULL, now())"
@@ -335,20 +341,39 @@ class PostgresReceivedKeys:
             self._owner,
         )
 
+    async def prefetch(self, key_ids: Iterable[uuid.UUID]) -> None:
+        """Read the keys a batch of events is sealed under with one query, so opening
+        them costs no round trip each (a key not found is looked up again by `open`)."""
+        wanted = list(set(key_ids) - self._fetched.keys())
+        if not wanted:
+            return
+        rows = await self._conn.fetch(
+            "SELECT key_id, key FROM received_person_keys WHERE key_id = ANY($1::uuid[])"
+            " AND owner = $2",
+            wanted,
+            self._owner,
+        )
+        for row in rows:
+            self._fetched[row["key_id"]] = None if row["key"] is None else bytes(row["key"])
+
     async def open(self, sealed: SealedValue, *, associated_data: bytes) -> str | _Erased:
         """The clear text, or `PERSON_ERASED`; raises `KeyNotYetKnown` (retry later) and
         `InvalidTag` (a tampered or misplaced value: the message is at fault)."""
-        # Only this owner's keys: a value sealed by one owner never opens as another's.
-        row = await self._conn.fetchrow(
-            "SELECT key FROM received_person_keys WHERE key_id = $1 AND owner = $2",
-            sealed.key_id,
-            self._owner,
-        )
-        if row is None:
-            raise KeyNotYetKnown(f"person key {sealed.key_id} has not arrived yet")
-        if row["key"] is None:
+        if sealed.key_id in self._fetched:
+            key = self._fetched[sealed.key_id]
+        else:
+            # Only this owner's keys: a value sealed by one owner never opens as another's.
+            row = await self._conn.fetchrow(
+                "SELECT key FROM received_person_keys WHERE key_id = $1 AND owner = $2",
+                sealed.key_id,
+                self._owner,
+            )
+            if row is None:
+                raise KeyNotYetKnown(f"person key {sealed.key_id} has not arrived yet")
+            key = None if row["key"] is None else bytes(row["key"])
+        if key is None:
             return PERSON_ERASED
-        return open_value(bytes(row["key"]), sealed, associated_data=associated_data)
+        return open_value(key, sealed, associated_data=associated_data)
 
 
 async def open_field(

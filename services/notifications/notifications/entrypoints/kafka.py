@@ -56,8 +56,13 @@ def register_subscriptions(
     async def on_submissions(
         uow: NotificationsUnitOfWork, envelopes: Sequence[Envelope[Any]]
     ) -> None:
-        # A sealed address whose key has not arrived fails the set-based path; the
-        # platform then replays the batch event by event, where it is retried.
+        # The batch's keys in one query. A sealed address whose key has not arrived
+        # fails the whole batch with `KeyNotYetKnown`: the platform tries it again soon.
+        await uow.intake_keys.prefetch(
+            envelope.data.submitter_email_sealed.key_id
+            for envelope in envelopes
+            if envelope.data.submitter_email_sealed is not None
+        )
         opened = [await unsealed(uow, envelope) for envelope in envelopes]
         for envelope in opened:
             await mail.remember_submitter(uow, envelope)
