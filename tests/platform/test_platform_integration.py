@@ -477,6 +477,73 @@ async def test_an_event_awaiting_its_prerequisite_waits_without_counting_attempt
         assert by_event > 3  # more tries than consumer_max_attempts, none counted
 
 
+async def test_a_batch_goes_on_without_the_events_awaiting_a_prerequisite(
+    make_pair: Any,
+) -> None:
+    """Set-based: an event awaiting its prerequisite, and what follows it in its partition,
+    are held back while the rest of the batch takes effect; once the prerequisite is there
+    they follow, in partition order, each once — never replayed event by event."""
+    arrived = False
+    by_event = 0
+    first = ["a0", "held", "a2"]  # partition 0
+    second = ["b0", "b1"]  # partition 1
+
+    async def one(uow: PostgresUnitOfWork, envelope: Envelope[Any]) -> None:
+        nonlocal by_event
+        by_event += 1
+        await record_effect(uow, envelope)
+
+    async def all_of(uow: PostgresUnitOfWork, envelopes: Sequence[Envelope[Any]]) -> None:
+        for envelope in envelopes:
+            if envelope.data.title == "held" and not arrived:
+                raise AwaitingPrerequisite("its key is on its way", event_id=envelope.event_id)
+            await record_effect(uow, envelope)
+
+    async def two_partitions(kafka: str, topic: str) -> None:
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 2, 1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(**admin_options(kafka))
+        await producer.start()
+        try:
+            for partition, labels in enumerate((first, second)):
+                for label in labels:
+                    value = new_envelope(closed(label), producer="intake").to_bytes()
+                    await producer.send_and_wait(topic, value, key=b"k", partition=partition)
+        finally:
+            await producer.stop()
+
+    pair: Pair = await make_pair(
+        one, before_start=two_partitions, batch="set-based", handle_batch=all_of
+    )
+
+    async def in_order() -> list[str]:
+        rows = await pair.consumer.pool.fetch("SELECT label FROM effects ORDER BY id")
+        return [row["label"] for row in rows]
+
+    await wait_for(
+        lambda: _have(in_order, {"a0", "b0", "b1"}), "the events not held back take effect"
+    )
+    await asyncio.sleep(1.0)
+    assert sorted(await in_order()) == ["a0", "b0", "b1"]  # "a2" waits behind "held"
+    assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
+    arrived = True
+    await wait_for(lambda: _have(in_order, {*first, *second}), "the held events follow")
+    await wait_until_consumed(pair.kafka, pair.consumer.consumer.group_id, pair.topic)
+    labels = await in_order()
+    assert sorted(labels) == sorted([*first, *second])  # each once
+    assert labels.index("held") < labels.index("a2")
+    assert by_event == 0
+    assert await end_offset(pair.kafka, f"{pair.topic}.dlt") == 0
+
+
+async def _have(labels: Callable[[], Awaitable[list[str]]], wanted: set[str]) -> bool:
+    return set(await labels()) >= wanted
+
+
 @CONSUMING
 async def test_a_prerequisite_that_never_comes_ends_in_a_dead_letter(
     make_pair: Any, batch: bool | str

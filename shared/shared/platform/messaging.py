@@ -57,12 +57,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
 from faststream import AckPolicy
+from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -110,7 +112,38 @@ class AwaitingPrerequisite(Exception):
     topic's record, published before it but consumed independently): the message is not at
     fault. Retried soon without counting attempts, up to the consumer's `prerequisite_wait`;
     after that like any transient failure (so a prerequisite that never comes still ends
-    in a dead letter)."""
+    in a dead letter). A set-based batch handler names the waiting event (`event_id`) so
+    that the rest of the batch need not wait with it."""
+
+    def __init__(self, message: str, *, event_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+
+
+class HeldForPrerequisite(NackMessage):
+    """Rewinds a batch whose other events took effect while some await a prerequisite
+    (FastStream rewinds on it without logging an error: nothing failed)."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__()
+        self.held = held
+
+    def __str__(self) -> str:
+        return f"{self.held} events of the batch wait for a prerequisite"
+
+
+class _Held(Exception):
+    """Inside the set-based path: this record awaits a prerequisite."""
+
+    def __init__(self, record: Any, error: AwaitingPrerequisite) -> None:
+        super().__init__(repr(error))
+        self.record = record
+        self.error = error
+
+
+def _held_back(record: Any, held: Mapping[tuple[str, int], int]) -> bool:
+    first = held.get((record.topic, record.partition))
+    return first is not None and record.offset >= first
 
 
 class KafkaPublisher:
@@ -377,6 +410,8 @@ class EventConsumer(Generic[U]):
         self._batch_wait_ms = batch_wait_ms
         self._prerequisite_wait = prerequisite_wait
         self._attempts: dict[tuple[str, int, int], _Attempts] = {}
+        # Records held back by the set-based path for a prerequisite: since when.
+        self._held_since: dict[tuple[str, int, int], float] = {}
         self.subscribed: list[Topic] = []
 
     @property
@@ -547,38 +582,8 @@ class EventConsumer(Generic[U]):
                 for record in records
             )
             and not (on_tombstone is not None and any(record.value is None for record in records))
-        ):
-            try:
-                unreadable = await self._handle_whole_batch(records, registry, handle_batch)
-            except Exception as error:
-                if is_unavailable(error):
-                    await self._wait_for_dependency(batch_state, error)
-                    raise
-                if self._may_await(batch_state, error):
-                    # Rewind the whole batch and try it set-based again soon: replaying
-                    # it event by event would cost a transaction's worth of round trips
-                    # per event, for an event that only has to wait.
-                    await self._pause_for_prerequisite(batch_state, error)
-                    raise
-                if isinstance(error, AwaitingPrerequisite):
-                    # Waited long enough: each event's own attempts count from now on.
-                    for record in records:
-                        position = (record.topic, record.partition, record.offset)
-                        self._attempts.setdefault(
-                            position, _Attempts()
-                        ).awaiting_since = batch_state.awaiting_since
-                    batch_state.awaiting_since = None
-                log.warning(
-                    "batch handler failed; replaying the batch event by event",
-                    extra={"events": len(records), "error": repr(error)},
-                )
-            else:
-                batch_state.count = batch_state.outage_retries = 0
-                batch_state.awaiting_since = None
-                for failed_message, position, state in unreadable:
-                    await self._dead_letter(failed_message, state)
-                    del self._attempts[position]
-                return
+        ) and await self._handle_set_based(records, registry, handle_batch, batch_state):
+            return
         done: list[tuple[tuple[str, int, int], _Attempts]] = []  # commit with the batch
         letters: list[tuple[FailedMessage, tuple[str, int, int], _Attempts]] = []
         attempted: list[_Attempts] = []
@@ -633,9 +638,86 @@ class EventConsumer(Generic[U]):
             # NACK_ON_ERROR rewinds every partition of the batch to its first record.
             raise retry.error
 
-    async def _handle_whole_batch(
+    async def _handle_set_based(
         self,
         records: tuple[Any, ...],
+        registry: EventRegistry,
+        handle_batch: Callable[[U, Sequence[Envelope[Any]]], Awaitable[None]],
+        batch_state: _Attempts,
+    ) -> bool:
+        """The batch through the set-based handler: True when it is done, False when it
+        is to be replayed event by event; raises to rewind it.
+
+        An event awaiting its prerequisite holds back itself and what follows it in its
+        partition; the rest of the batch is handled without them (under continuous load
+        every fetch ends with events a few milliseconds ahead of their keys, so waiting
+        for the whole batch would never catch up), then the batch is rewound after a
+        short pause: the inbox skips what committed, and the held events come first."""
+        pending = list(records)
+        held: dict[tuple[str, int], int] = {}  # partition -> its first held offset
+        while True:
+            try:
+                unreadable = await self._handle_whole_batch(pending, registry, handle_batch)
+            except _Held as waiting:
+                record = waiting.record
+                position = (record.topic, record.partition, record.offset)
+                since = self._held_since.setdefault(position, time.monotonic())
+                if time.monotonic() - since >= self._prerequisite_wait:
+                    # Waited long enough: its attempts count from now on.
+                    del self._held_since[position]
+                    self._attempts.setdefault(position, _Attempts()).awaiting_since = since
+                    log.warning(
+                        "an event waited too long for its prerequisite; replaying the "
+                        "batch event by event",
+                        extra={"events": len(records), "error": repr(waiting.error)},
+                    )
+                    return False
+                held[(record.topic, record.partition)] = record.offset
+                pending = [r for r in pending if not _held_back(r, held)]
+                if pending:
+                    continue
+                await self._pause_for_prerequisite(batch_state, waiting.error)
+                raise waiting.error from None
+            except Exception as error:
+                if is_unavailable(error):
+                    await self._wait_for_dependency(batch_state, error)
+                    raise
+                if self._may_await(batch_state, error):
+                    # No event named: rewind the whole batch and try it set-based again
+                    # soon rather than replay it event by event.
+                    await self._pause_for_prerequisite(batch_state, error)
+                    raise
+                if isinstance(error, AwaitingPrerequisite):
+                    # Waited long enough: each event's own attempts count from now on.
+                    for record in records:
+                        position = (record.topic, record.partition, record.offset)
+                        self._attempts.setdefault(
+                            position, _Attempts()
+                        ).awaiting_since = batch_state.awaiting_since
+                    batch_state.awaiting_since = None
+                log.warning(
+                    "batch handler failed; replaying the batch event by event",
+                    extra={"events": len(records), "error": repr(error)},
+                )
+                return False
+            batch_state.count = batch_state.outage_retries = 0
+            for record in pending:
+                self._held_since.pop((record.topic, record.partition, record.offset), None)
+            for failed_message, position, state in unreadable:
+                await self._dead_letter(failed_message, state)
+                del self._attempts[position]
+            if not held:
+                batch_state.awaiting_since = None
+                return True
+            # Progress was made: the next pause is the shortest again.
+            batch_state.awaiting_since, batch_state.awaiting_retries = time.monotonic(), 0
+            await self._pause_for_prerequisite(batch_state, None)
+            # NACK_ON_ERROR rewinds every partition of the batch to its first record.
+            raise HeldForPrerequisite(len(records) - len(pending))
+
+    async def _handle_whole_batch(
+        self,
+        records: Sequence[Any],
         registry: EventRegistry,
         handle_batch: Callable[[U, Sequence[Envelope[Any]]], Awaitable[None]],
     ) -> list[tuple[FailedMessage, tuple[str, int, int], _Attempts]]:
@@ -644,9 +726,11 @@ class EventConsumer(Generic[U]):
         could not even be decoded (to send once this committed)."""
         letters: list[tuple[FailedMessage, tuple[str, int, int], _Attempts]] = []
         envelopes: list[Envelope[Any]] = []
+        record_of: dict[uuid.UUID, Any] = {}
         for record in records:
             try:
                 envelopes.append(decode_envelope(bytes(record.value or b""), registry))
+                record_of.setdefault(envelopes[-1].event_id, record)
             except PermanentFailure as error:
                 position = (record.topic, record.partition, record.offset)
                 state = _Attempts(count=1, dead_letter_reason=describe_failure(error))
@@ -670,7 +754,12 @@ class EventConsumer(Generic[U]):
                     new.append(envelope)
             if new:
                 async with self._unit_of_work().within(connection) as uow:
-                    await handle_batch(uow, new)
+                    try:
+                        await handle_batch(uow, new)
+                    except AwaitingPrerequisite as error:
+                        if error.event_id in record_of:
+                            raise _Held(record_of[error.event_id], error) from error
+                        raise
                     if not uow.committed:
                         await uow.commit()
             skipped = len(envelopes) - len(new)
@@ -797,7 +886,7 @@ class EventConsumer(Generic[U]):
             state.awaiting_since, state.awaiting_retries = now, 0
         return now - state.awaiting_since < self._prerequisite_wait
 
-    async def _pause_for_prerequisite(self, state: _Attempts, error: BaseException) -> None:
+    async def _pause_for_prerequisite(self, state: _Attempts, error: BaseException | None) -> None:
         state.awaiting_retries += 1
         delay = exponential_backoff(
             state.awaiting_retries,

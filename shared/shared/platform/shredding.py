@@ -377,15 +377,23 @@ class PostgresReceivedKeys:
 
 
 async def open_field(
-    keys: ReceivedKeys, sealed: SealedValue, *, associated_data: bytes, field: str
+    keys: ReceivedKeys,
+    sealed: SealedValue,
+    *,
+    associated_data: bytes,
+    field: str,
+    event_id: uuid.UUID | None = None,
 ) -> str | _Erased:
     """`ReceivedKeys.open` for a consumer's handler: a value that does not open under its
     key (tampered, or moved from another event or field) is the message's fault, a
-    `PermanentFailure` (dead-lettered at once); `KeyNotYetKnown` stays transient."""
+    `PermanentFailure` (dead-lettered at once); `KeyNotYetKnown` stays transient, naming
+    `event_id` (so a batch's other events need not wait for it)."""
     try:
         return await keys.open(sealed, associated_data=associated_data)
     except InvalidTag:
         raise PermanentFailure(f"{field} does not open under its key") from None
+    except KeyNotYetKnown as error:
+        raise KeyNotYetKnown(str(error), event_id=event_id) from None
 
 
 def subscribe_received_keys(

@@ -32,6 +32,7 @@ async def unsealed(uow: NotificationsUnitOfWork, envelope: Envelope[Any]) -> Env
         sealed,
         associated_data=submitter_email_associated_data(event.submission_id),
         field="submitter_email_sealed",
+        event_id=envelope.event_id,
     )
     email = opened_email if isinstance(opened_email, str) else None
     if opened_email is PERSON_ERASED:
@@ -57,7 +58,8 @@ def register_subscriptions(
         uow: NotificationsUnitOfWork, envelopes: Sequence[Envelope[Any]]
     ) -> None:
         # The batch's keys in one query. A sealed address whose key has not arrived
-        # fails the whole batch with `KeyNotYetKnown`: the platform tries it again soon.
+        # raises `KeyNotYetKnown` naming its event: the platform handles the rest of the
+        # batch without it (and what follows it in its partition) and tries it again soon.
         await uow.intake_keys.prefetch(
             envelope.data.submitter_email_sealed.key_id
             for envelope in envelopes
