@@ -101,6 +101,8 @@ OUTAGE_MAX_BACKOFF_SECONDS = 5.0
 # prerequisite is usually a few milliseconds behind, on a topic consumed beside this one.
 PREREQUISITE_FIRST_DELAY_SECONDS = 0.05
 PREREQUISITE_MAX_DELAY_SECONDS = 1.0
+# Before holding events back, the set-based path tries the same batch again after these.
+PREREQUISITE_QUICK_RETRY_SECONDS = (0.01, 0.02, 0.04)
 
 
 class PermanentFailure(Exception):
@@ -655,10 +657,18 @@ class EventConsumer(Generic[U]):
         short pause: the inbox skips what committed, and the held events come first."""
         pending = list(records)
         held: dict[tuple[str, int], int] = {}  # partition -> its first held offset
+        quick_tries = 0
         while True:
             try:
                 unreadable = await self._handle_whole_batch(pending, registry, handle_batch)
             except _Held as waiting:
+                if quick_tries < len(PREREQUISITE_QUICK_RETRY_SECONDS):
+                    # Usually the prerequisite is being stored right now (the key and the
+                    # event left the producer's outbox together): try the same records
+                    # again in a moment, cheaper than a rewind and a new fetch.
+                    await asyncio.sleep(PREREQUISITE_QUICK_RETRY_SECONDS[quick_tries])
+                    quick_tries += 1
+                    continue
                 record = waiting.record
                 position = (record.topic, record.partition, record.offset)
                 since = self._held_since.setdefault(position, time.monotonic())
