@@ -133,9 +133,8 @@ async def make_stack(
             delivery_max_backoff_seconds=1.0,
             dispatcher_poll_seconds=0.5,
             # After a restart the volunteer-messages consumer may meet a message before the
-            # key consumer has rejoined its group and stored the key: with the tests' 0.1 s
-            # back-off, five attempts (~1.5 s) could dead-letter it before its key arrives.
-            consumer_max_attempts=20,
+            # key consumer has rejoined its group and stored the key: that wait is not
+            # counted against the default five attempts (consumer_prerequisite_wait_seconds).
         )
 
         async def start() -> None:
