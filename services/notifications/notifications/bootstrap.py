@@ -10,14 +10,15 @@ from notifications.adapters.personal_data import NotificationsPersonalData, purg
 from notifications.adapters.smtp import SmtpSender
 from notifications.adapters.unit_of_work import PostgresNotificationsUnitOfWork
 from notifications.config import NotificationsSettings
-from notifications.domain.deliveries import RetryPolicy
+from notifications.domain.deliveries import Purpose, RetryPolicy
+from notifications.domain.subscriber_mail import SUBSCRIBER_PURPOSES
 from notifications.domain.subscriptions import SubscriberLinks, SubscriberLinkTokens
 from notifications.entrypoints.http import deliveries_router
 from notifications.entrypoints.kafka import document_publications, register_subscriptions
 from notifications.entrypoints.news_events import register_news_subscriptions
 from notifications.entrypoints.subscriptions_http import subscriptions_router
 from notifications.entrypoints.volunteer_mail import register_volunteer_mail
-from notifications.service.dispatcher import EmailDispatcher
+from notifications.service.dispatcher import EmailDispatcher, PrepareHook
 from notifications.service.receipts import ReceiptRequests
 from notifications.service.subscriber_mail import PersonalLinks, SubscriberMail
 from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
@@ -99,7 +100,13 @@ def build(settings: NotificationsSettings) -> Service:
             poll_seconds=settings.dispatcher_poll_seconds,
             batch_size=settings.dispatcher_batch_size,
             concurrency=settings.smtp_connections,
-            prepare=[subscriptions.issue_confirmation_links, personal_links.fill_in],
+            prepare=[
+                PrepareHook(
+                    frozenset({Purpose.SUBSCRIPTION_CONFIRMATION}),
+                    subscriptions.issue_confirmation_links,
+                ),
+                PrepareHook(SUBSCRIBER_PURPOSES, personal_links.fill_in),
+            ],
         )
         try:
             async with runtime.pool.acquire() as listener:

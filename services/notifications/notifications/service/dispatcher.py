@@ -52,8 +52,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-from notifications.domain.deliveries import Delivery, DeliveryStatus, RetryPolicy
+from notifications.domain.deliveries import Delivery, DeliveryStatus, Purpose, RetryPolicy
 from notifications.service.ports import (
     DISPATCH_CHANNEL,
     EmailSender,
@@ -78,6 +79,15 @@ RELAY_OUTAGE_MAX_BACKOFF_SECONDS = 5.0
 Prepare = Callable[[NotificationsUnitOfWork, list[Delivery]], Awaitable[list[Delivery]]]
 
 
+@dataclass(frozen=True, slots=True)
+class PrepareHook:
+    """A `Prepare` and the purposes it has work for: a batch without any of them opens no
+    unit of work for it (a batch of receipts would otherwise pay a transaction per hook)."""
+
+    purposes: frozenset[Purpose]
+    run: Prepare
+
+
 class EmailDispatcher:
     def __init__(
         self,
@@ -88,7 +98,7 @@ class EmailDispatcher:
         poll_seconds: float,
         batch_size: int = 1,
         concurrency: int = 1,
-        prepare: Sequence[Prepare] = (),
+        prepare: Sequence[PrepareHook] = (),
     ) -> None:
         self._sender = sender
         self._unit_of_work = unit_of_work
@@ -151,9 +161,10 @@ class EmailDispatcher:
             # Before anything is sent: should a hook fail, the batch rolls back with
             # nothing handed to the relay.
             prepared = list(claimed)
-            for prepare in self._prepare:
-                async with self._unit_of_work() as own:
-                    prepared = await prepare(own, prepared)
+            for hook in self._prepare:
+                if any(delivery.purpose in hook.purposes for delivery in prepared):
+                    async with self._unit_of_work() as own:
+                        prepared = await hook.run(own, prepared)
             attempts = await asyncio.gather(*(self._attempt(delivery) for delivery in prepared))
             now = await uow.deliveries.database_now()
             unreachable = [

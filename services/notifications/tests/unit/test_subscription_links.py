@@ -22,7 +22,7 @@ from notifications.domain.deliveries import (
     Purpose,
     RetryPolicy,
 )
-from notifications.domain.subscriber_mail import MANAGE_URL, UNSUBSCRIBE_URL
+from notifications.domain.subscriber_mail import MANAGE_URL, SUBSCRIBER_PURPOSES, UNSUBSCRIBE_URL
 from notifications.domain.subscriptions import (
     LinkClaim,
     Preferences,
@@ -31,7 +31,7 @@ from notifications.domain.subscriptions import (
     SubscriptionStatus,
     SubscriptionTopic,
 )
-from notifications.service.dispatcher import EmailDispatcher
+from notifications.service.dispatcher import EmailDispatcher, PrepareHook
 from notifications.service.subscriber_mail import PersonalLinks
 from notifications.service.subscriptions import SubscriptionPolicy, SubscriptionService
 from shared.contracts.intake import Language
@@ -40,6 +40,8 @@ from shared.platform.one_time_tokens import TokenRejected, token_hash
 from shared.platform.runtime import ConfigurationError
 
 from .conftest import NOW, FakeStore
+
+CONFIRMATION = frozenset({Purpose.SUBSCRIPTION_CONFIRMATION})
 
 SECRET = b"s" * 32
 TOKENS = SubscriberLinkTokens(SECRET)
@@ -253,7 +255,10 @@ def dispatcher(
         poll_seconds=1,
         batch_size=10,
         concurrency=4,
-        prepare=[service.issue_confirmation_links, PersonalLinks(LINKS, TOKENS).fill_in],
+        prepare=[
+            PrepareHook(CONFIRMATION, service.issue_confirmation_links),
+            PrepareHook(SUBSCRIBER_PURPOSES, PersonalLinks(LINKS, TOKENS).fill_in),
+        ],
     )
 
 
@@ -319,8 +324,35 @@ async def test_a_failing_hook_sends_nothing(service: SubscriptionService, store:
         store.unit_of_work,
         RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
         poll_seconds=1,
-        prepare=[broken],  # type: ignore[list-item]
+        prepare=[PrepareHook(CONFIRMATION, broken)],
     )
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(worker.dispatch_batch(), 5)
     assert sender.sent == []
+
+
+async def test_a_hook_runs_only_for_a_batch_with_its_purposes(
+    service: SubscriptionService, store: FakeStore
+) -> None:
+    """A batch holding none of a hook's purposes opens no unit of work for it: here a
+    hook for alerts that would fail, and a batch with only a confirmation email."""
+    async with store.unit_of_work() as uow:
+        await service.subscribe(uow, "jan@example.org", ALERTS)
+
+    async def broken(uow: object, deliveries: list[Delivery]) -> list[Delivery]:
+        raise RuntimeError("must not run")
+
+    sender = SpendingSender(service, store)
+    worker = EmailDispatcher(
+        sender,
+        store.unit_of_work,
+        RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
+        poll_seconds=1,
+        prepare=[
+            PrepareHook(frozenset({Purpose.ALERT}), broken),
+            PrepareHook(CONFIRMATION, service.issue_confirmation_links),
+        ],
+    )
+    assert await asyncio.wait_for(worker.dispatch_batch(), 5) == 1
+    [confirmation] = sender.sent
+    assert confirmation.purpose is Purpose.SUBSCRIPTION_CONFIRMATION
