@@ -687,7 +687,7 @@ class EventConsumer(Generic[U]):
                 if pending:
                     continue
                 await self._pause_for_prerequisite(batch_state, waiting.error)
-                raise waiting.error from None
+                raise HeldForPrerequisite(len(records)) from waiting.error
             except Exception as error:
                 if is_unavailable(error):
                     await self._wait_for_dependency(batch_state, error)
@@ -717,7 +717,7 @@ class EventConsumer(Generic[U]):
                 await self._dead_letter(failed_message, state)
                 del self._attempts[position]
             if not held:
-                batch_state.awaiting_since = None
+                batch_state.awaiting_since, batch_state.awaiting_retries = None, 0
                 return True
             # Progress was made: the next pause is the shortest again.
             batch_state.awaiting_since, batch_state.awaiting_retries = time.monotonic(), 0
