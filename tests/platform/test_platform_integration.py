@@ -500,21 +500,11 @@ async def test_a_batch_goes_on_without_the_events_awaiting_a_prerequisite(
             await record_effect(uow, envelope)
 
     async def two_partitions(kafka: str, topic: str) -> None:
-        admin = AIOKafkaAdminClient(**admin_options(kafka))
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, 2, 1)])
-        finally:
-            await admin.close()
-        producer = AIOKafkaProducer(**admin_options(kafka))
-        await producer.start()
-        try:
-            for partition, labels in enumerate((first, second)):
-                for label in labels:
-                    value = new_envelope(closed(label), producer="intake").to_bytes()
-                    await producer.send_and_wait(topic, value, key=b"k", partition=partition)
-        finally:
-            await producer.stop()
+        values: list[list[bytes | None]] = [
+            [new_envelope(closed(label), producer="intake").to_bytes() for label in labels]
+            for labels in (first, second)
+        ]
+        await _create_and_fill(kafka, topic, values)
 
     pair: Pair = await make_pair(
         one, before_start=two_partitions, batch="set-based", handle_batch=all_of
@@ -625,22 +615,28 @@ async def _publish_before_start(labels: list[str], *poison: tuple[int, bytes | N
         values.insert(index, value)
 
     async def publish(kafka: str, topic: str) -> None:
-        admin = AIOKafkaAdminClient(**admin_options(kafka))
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, 1, 1)])
-        finally:
-            await admin.close()
-        producer = AIOKafkaProducer(**admin_options(kafka))
-        await producer.start()
-        try:
-            for value in values:
-                await producer.send_and_wait(topic, value, key=b"k", partition=0)
-        finally:
-            await producer.stop()
+        await _create_and_fill(kafka, topic, [values])
 
     publish.envelopes = envelopes  # type: ignore[attr-defined]
     return publish
+
+
+async def _create_and_fill(kafka: str, topic: str, partitions: list[list[bytes | None]]) -> None:
+    """Create `topic` with one partition per list and write each list's values to it."""
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, len(partitions), 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**admin_options(kafka))
+    await producer.start()
+    try:
+        for partition, values in enumerate(partitions):
+            for value in values:
+                await producer.send_and_wait(topic, value, key=b"k", partition=partition)
+    finally:
+        await producer.stop()
 
 
 @CONSUMING

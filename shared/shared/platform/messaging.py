@@ -143,6 +143,14 @@ class _Held(Exception):
         self.error = error
 
 
+def _decode(record: Any, registry: EventRegistry) -> Envelope[Any] | PermanentFailure:
+    """The record's envelope, or why it can never be one."""
+    try:
+        return decode_envelope(bytes(record.value or b""), registry)
+    except PermanentFailure as error:
+        return error
+
+
 def _held_back(record: Any, held: Mapping[tuple[str, int], int]) -> bool:
     first = held.get((record.topic, record.partition))
     return first is not None and record.offset >= first
@@ -655,12 +663,13 @@ class EventConsumer(Generic[U]):
         every fetch ends with events a few milliseconds ahead of their keys, so waiting
         for the whole batch would never catch up), then the batch is rewound after a
         short pause: the inbox skips what committed, and the held events come first."""
-        pending = list(records)
+        # Decoded once: a batch may be tried several times while some of it waits.
+        pending = [(record, _decode(record, registry)) for record in records]
         held: dict[tuple[str, int], int] = {}  # partition -> its first held offset
         quick_tries = 0
         while True:
             try:
-                unreadable = await self._handle_whole_batch(pending, registry, handle_batch)
+                unreadable = await self._handle_whole_batch(pending, handle_batch)
             except _Held as waiting:
                 if quick_tries < len(PREREQUISITE_QUICK_RETRY_SECONDS):
                     # Usually the prerequisite is being stored right now (the key and the
@@ -683,7 +692,7 @@ class EventConsumer(Generic[U]):
                     )
                     return False
                 held[(record.topic, record.partition)] = record.offset
-                pending = [r for r in pending if not _held_back(r, held)]
+                pending = [(r, decoded) for r, decoded in pending if not _held_back(r, held)]
                 if pending:
                     continue
                 await self._pause_for_prerequisite(batch_state, waiting.error)
@@ -711,7 +720,7 @@ class EventConsumer(Generic[U]):
                 )
                 return False
             batch_state.count = batch_state.outage_retries = 0
-            for record in pending:
+            for record, _ in pending:
                 self._held_since.pop((record.topic, record.partition, record.offset), None)
             for failed_message, position, state in unreadable:
                 await self._dead_letter(failed_message, state)
@@ -727,8 +736,7 @@ class EventConsumer(Generic[U]):
 
     async def _handle_whole_batch(
         self,
-        records: Sequence[Any],
-        registry: EventRegistry,
+        decoded: Sequence[tuple[Any, Envelope[Any] | PermanentFailure]],
         handle_batch: Callable[[U, Sequence[Envelope[Any]]], Awaitable[None]],
     ) -> list[tuple[FailedMessage, tuple[str, int, int], _Attempts]]:
         """Claim the batch's events in one statement and hand the new ones to the
@@ -737,14 +745,14 @@ class EventConsumer(Generic[U]):
         letters: list[tuple[FailedMessage, tuple[str, int, int], _Attempts]] = []
         envelopes: list[Envelope[Any]] = []
         record_of: dict[uuid.UUID, Any] = {}
-        for record in records:
-            try:
-                envelopes.append(decode_envelope(bytes(record.value or b""), registry))
-                record_of.setdefault(envelopes[-1].event_id, record)
-            except PermanentFailure as error:
+        for record, envelope in decoded:
+            if isinstance(envelope, PermanentFailure):
                 position = (record.topic, record.partition, record.offset)
-                state = _Attempts(count=1, dead_letter_reason=describe_failure(error))
+                state = _Attempts(count=1, dead_letter_reason=describe_failure(envelope))
                 letters.append((FailedMessage.of(record), position, state))
+            else:
+                envelopes.append(envelope)
+                record_of.setdefault(envelope.event_id, record)
         async with self._pool().acquire() as connection, connection.transaction():
             claimed = {
                 row["event_id"]

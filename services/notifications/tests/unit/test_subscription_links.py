@@ -248,17 +248,13 @@ class SpendingSender:
 def dispatcher(
     store: FakeStore, sender: SpendingSender, service: SubscriptionService
 ) -> EmailDispatcher:
-    return EmailDispatcher(
+    return hooked_dispatcher(
         sender,
-        store.unit_of_work,
-        RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
-        poll_seconds=1,
+        store,
+        PrepareHook(CONFIRMATION, service.issue_confirmation_links),
+        PrepareHook(SUBSCRIBER_PURPOSES, PersonalLinks(LINKS, TOKENS).fill_in),
         batch_size=10,
         concurrency=4,
-        prepare=[
-            PrepareHook(CONFIRMATION, service.issue_confirmation_links),
-            PrepareHook(SUBSCRIBER_PURPOSES, PersonalLinks(LINKS, TOKENS).fill_in),
-        ],
     )
 
 
@@ -311,6 +307,19 @@ async def test_subscriber_mail_gets_its_links_when_sent_and_stores_none(
     assert token not in stored.text_body + stored.html_body
 
 
+def hooked_dispatcher(
+    sender: SpendingSender, store: FakeStore, *hooks: PrepareHook, **tuning: int
+) -> EmailDispatcher:
+    return EmailDispatcher(
+        sender,
+        store.unit_of_work,
+        RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
+        poll_seconds=1,
+        prepare=hooks,
+        **tuning,
+    )
+
+
 async def test_a_failing_hook_sends_nothing(service: SubscriptionService, store: FakeStore) -> None:
     async with store.unit_of_work() as uow:
         await service.subscribe(uow, "jan@example.org", ALERTS)
@@ -319,13 +328,7 @@ async def test_a_failing_hook_sends_nothing(service: SubscriptionService, store:
         raise RuntimeError("database gone")
 
     sender = SpendingSender(service, store)
-    worker = EmailDispatcher(
-        sender,
-        store.unit_of_work,
-        RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
-        poll_seconds=1,
-        prepare=[PrepareHook(CONFIRMATION, broken)],
-    )
+    worker = hooked_dispatcher(sender, store, PrepareHook(CONFIRMATION, broken))
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(worker.dispatch_batch(), 5)
     assert sender.sent == []
@@ -343,15 +346,11 @@ async def test_a_hook_runs_only_for_a_batch_with_its_purposes(
         raise RuntimeError("must not run")
 
     sender = SpendingSender(service, store)
-    worker = EmailDispatcher(
+    worker = hooked_dispatcher(
         sender,
-        store.unit_of_work,
-        RetryPolicy(max_attempts=3, base_backoff_seconds=30, max_backoff_seconds=60),
-        poll_seconds=1,
-        prepare=[
-            PrepareHook(frozenset({Purpose.ALERT}), broken),
-            PrepareHook(CONFIRMATION, service.issue_confirmation_links),
-        ],
+        store,
+        PrepareHook(frozenset({Purpose.ALERT}), broken),
+        PrepareHook(CONFIRMATION, service.issue_confirmation_links),
     )
     assert await asyncio.wait_for(worker.dispatch_batch(), 5) == 1
     [confirmation] = sender.sent
