@@ -3,6 +3,7 @@ data and their exact ciphertext; the blind index finds a person by the request h
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
 from devtools.pytest_plugin import DatabaseFactory
+from devtools.testing import wait_for
 from shared.contracts.groups import (
     VolunteerAssignmentNotice,
     VolunteerAssignmentNoticeV2,
@@ -25,12 +27,15 @@ from shared.contracts.intake import (
 )
 from shared.contracts.sealed import SealedValue
 from shared.contracts.topics import Topic, dead_letter_config, topic_config
-from shared.platform.database import apply_migrations
+from shared.platform.database import PERSON_KEYS_MIGRATIONS, apply_migrations
 from shared.platform.privacy import subject_for_email, subject_for_phone
 from shared.platform.shredding import (
     PERSON_ERASED,
     KeyNotYetKnown,
+    PersonKeyTopic,
+    PostgresPersonKeys,
     PostgresReceivedKeys,
+    SealRequest,
     blind_index,
     decode_key,
     email_index,
@@ -238,3 +243,103 @@ async def test_keys_read_ahead_for_a_batch_open_like_keys_read_one_by_one(
 
 def published(value: SealedValue, key: bytes) -> IntakePersonKeyPublished:
     return IntakePersonKeyPublished(key_id=value.key_id, key=encode_key(key))
+
+
+async def test_a_batch_is_sealed_with_the_keys_sealing_one_by_one_would_use(
+    new_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    """`PostgresPersonKeys.seal_many` (one query for the stored keys, one insert for the
+    new ones) answers as `seal` one request after another: a stored key is found by the
+    email, else by the phone, and learns the other address; two requests of a new person
+    share one new key, published once and before use; and a key that a concurrent
+    transaction creates first is used instead of a second one."""
+    dsn = await new_database.create("person_keys")
+    await apply_migrations(dsn, [PERSON_KEYS_MIGRATIONS])
+    conn = await asyncpg.connect(dsn)
+    rival = await asyncpg.connect(dsn)
+    staged: list[IntakePersonKeyPublished] = []
+
+    def stage(event: IntakePersonKeyPublished, *, key: uuid.UUID) -> None:
+        assert key == event.key_id
+        staged.append(event)
+
+    def owner_keys(connection: asyncpg.Connection) -> PostgresPersonKeys:
+        return PostgresPersonKeys(
+            connection, stage, PersonKeyTopic(Topic.INTAKE_PERSON_KEYS, IntakePersonKeyPublished)
+        )
+
+    def request(email: str | None, phone: str | None = None) -> SealRequest:
+        return SealRequest(
+            email=email, phone=phone, plaintext=email or phone or "", associated_data=AD
+        )
+
+    try:
+        async with conn.transaction():
+            by_email = await owner_keys(conn).seal(
+                email="stary@example.org", phone=None, plaintext="x", associated_data=AD
+            )
+            by_phone = await owner_keys(conn).seal(
+                email=None, phone="600 100 201", plaintext="x", associated_data=AD
+            )
+        staged.clear()
+        # A concurrent first submission of "wyscig@" holds its new key, not yet committed.
+        racing = rival.transaction()
+        await racing.start()
+        rival_key = await owner_keys(rival).key_for(email="wyscig@example.org", phone=None)
+        staged.clear()
+        requests = [
+            request("stary@example.org", "600 100 300"),  # stored; learns the phone
+            request("nowy@example.org"),  # new
+            request("Nowy@Example.org"),  # the same new person: the same key
+            request(None, "+48600100201"),  # stored, by the phone
+            request("inny@example.org", "600100201"),  # found by the phone; learns the email
+            request("wyscig@example.org"),  # the rival's key, once it commits
+            request(None, "600 100 300"),  # the phone "stary@" learned above
+        ]
+        async with conn.transaction():
+            sealing = asyncio.ensure_future(owner_keys(conn).seal_many(requests))
+
+            async def insert_waits_for_the_rival() -> bool:
+                return bool(
+                    await rival.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                    )
+                )
+
+            await wait_for(insert_waits_for_the_rival, "the batch's insert to meet the rival's key")
+            await racing.commit()
+            sealed = await sealing
+        keys = {
+            row["key_id"]: row
+            for row in await conn.fetch(
+                "SELECT key_id, key, email_index, phone_index FROM person_keys"
+            )
+        }
+        ids = [value.key_id for value in sealed]
+        new_key = ids[1]
+        assert ids == [
+            by_email.key_id,
+            new_key,
+            new_key,
+            by_phone.key_id,
+            by_phone.key_id,
+            rival_key[0],
+            by_email.key_id,
+        ]
+        assert len(keys) == 4  # stary, 600100201 (with inny@), wyscig, nowy
+        assert [event.key_id for event in staged] == [new_key]  # the rival published its own
+        for value, sent in zip(sealed, requests, strict=True):
+            assert (
+                open_value(bytes(keys[value.key_id]["key"]), value, associated_data=AD)
+                == sent.plaintext
+            )
+        # What the batch stored is what one-by-one sealing now finds.
+        for sent, value in zip(requests, sealed, strict=True):
+            found, _ = await owner_keys(conn).key_for(email=sent.email, phone=sent.phone)
+            assert found == value.key_id
+        assert keys[by_phone.key_id]["email_index"] is not None
+        assert keys[by_email.key_id]["phone_index"] is not None
+    finally:
+        await rival.close()
+        await conn.close()

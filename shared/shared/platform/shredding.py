@@ -126,12 +126,27 @@ def phone_index(secret: bytes, phone: str, *, region: str = "PL") -> str | None:
 # --- the owner's side -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SealRequest:
+    """One field to seal, of the person named by `email`/`phone`."""
+
+    email: str | None
+    phone: str | None
+    plaintext: str
+    associated_data: bytes
+
+
 class PersonSealer(Protocol):
     """The owner's port: seal a field of the person named by `email`/`phone`."""
 
     async def seal(
         self, *, email: str | None, phone: str | None, plaintext: str, associated_data: bytes
     ) -> SealedValue: ...
+
+    async def seal_many(self, requests: Sequence[SealRequest]) -> list[SealedValue]:
+        """`seal` of each request, in order, as if one after another (one person, one
+        key, also for two requests of a new person)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +170,17 @@ class InMemoryPersonKeys:
         person = (email or phone or "").lower()
         key_id, key = self.keys.setdefault(person, (uuid.uuid4(), new_data_key()))
         return seal_value(key_id, key, plaintext, associated_data=associated_data)
+
+    async def seal_many(self, requests: Sequence[SealRequest]) -> list[SealedValue]:
+        return [
+            await self.seal(
+                email=request.email,
+                phone=request.phone,
+                plaintext=request.plaintext,
+                associated_data=request.associated_data,
+            )
+            for request in requests
+        ]
 
 
 _INDEX_KEY_SQL: Final = (
@@ -189,10 +215,16 @@ class PostgresPersonKeys:
         self._stage = stage
         self._topic = topic
         self._region = phone_region
+        self._secret: bytes | None = None  # the database's, read once per unit of work
+
+    async def _index_secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = await index_secret(self._conn)
+        return self._secret
 
     async def key_for(self, *, email: str | None, phone: str | None) -> tuple[uuid.UUID, bytes]:
         """The person's key: found by the email's index, else the phone's; else created."""
-        secret = await index_secret(self._conn)
+        secret = await self._index_secret()
         by_email = email_index(secret, email) if email else None
         by_phone = phone_index(secret, phone, region=self._region) if phone else None
         if by_email is None and by_phone is None:
@@ -244,6 +276,132 @@ class PostgresPersonKeys:
     ) -> SealedValue:
         key_id, key = await self.key_for(email=email, phone=phone)
         return seal_value(key_id, key, plaintext, associated_data=associated_data)
+
+    async def seal_many(self, requests: Sequence[SealRequest]) -> list[SealedValue]:
+        """`seal` of each request with one query for the keys that exist and one insert
+        for the new ones (a group commit seals a whole batch of submitters at once).
+
+        The outcome is `key_for`'s one request after another: found by the email's
+        index, else the phone's; a found key learns the other address if no key has it;
+        two requests of one new person share one new key. A new key that a concurrent
+        transaction created first (the insert skips it) is found again one by one."""
+        if len(requests) <= 1:
+            return [await self._seal_one(request) for request in requests]
+        secret = await self._index_secret()
+        named = [
+            (
+                email_index(secret, request.email) if request.email else None,
+                phone_index(secret, request.phone, region=self._region) if request.phone else None,
+            )
+            for request in requests
+        ]
+        if any(by_email is None and by_phone is None for by_email, by_phone in named):
+            raise ValueError("a person key needs an email or a phone")
+        rows = await self._conn.fetch(
+            "SELECT key_id, key, email_index, phone_index FROM person_keys"
+            " WHERE email_index = ANY($1::text[]) OR phone_index = ANY($2::text[])",
+            [by_email for by_email, _ in named if by_email is not None],
+            [by_phone for _, by_phone in named if by_phone is not None],
+        )
+        keys = [
+            _Key(row["key_id"], bytes(row["key"]), row["email_index"], row["phone_index"])
+            for row in rows
+        ]
+        by_email_index = {key.email_index: key for key in keys if key.email_index}
+        by_phone_index = {key.phone_index: key for key in keys if key.phone_index}
+        chosen: list[_Key] = []
+        for by_email, by_phone in named:
+            key = (by_email_index.get(by_email) if by_email else None) or (
+                by_phone_index.get(by_phone) if by_phone else None
+            )
+            if key is None:
+                key = _Key(uuid.uuid4(), new_data_key(), by_email, by_phone, stored=False)
+            else:
+                await self._learn(key, by_email, by_phone, by_email_index, by_phone_index)
+            if by_email and by_email not in by_email_index and key.email_index == by_email:
+                by_email_index[by_email] = key
+            if by_phone and by_phone not in by_phone_index and key.phone_index == by_phone:
+                by_phone_index[by_phone] = key
+            chosen.append(key)
+        new = list({key.key_id: key for key in chosen if not key.stored}.values())
+        inserted: set[uuid.UUID] = set()
+        if new:
+            # Concurrent first submissions of one person: one insert wins, the other
+            # finds its key one by one below.
+            inserted = {
+                row["key_id"]
+                for row in await self._conn.fetch(
+                    "INSERT INTO person_keys (key_id, key, email_index, phone_index)"
+                    " SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[])"
+                    " ON CONFLICT DO NOTHING RETURNING key_id",
+                    [key.key_id for key in new],
+                    [key.key for key in new],
+                    [key.email_index for key in new],
+                    [key.phone_index for key in new],
+                )
+            }
+            for key in new:  # staged before any event that uses it, in the order made
+                if key.key_id in inserted:
+                    self._stage(
+                        self._topic.event(key_id=key.key_id, key=encode_key(key.key)),
+                        key=key.key_id,
+                    )
+        sealed: list[SealedValue] = []
+        for request, key in zip(requests, chosen, strict=True):
+            if key.stored or key.key_id in inserted:
+                sealed.append(
+                    seal_value(
+                        key.key_id,
+                        key.key,
+                        request.plaintext,
+                        associated_data=request.associated_data,
+                    )
+                )
+            else:
+                sealed.append(await self._seal_one(request))
+        return sealed
+
+    async def _seal_one(self, request: SealRequest) -> SealedValue:
+        return await self.seal(
+            email=request.email,
+            phone=request.phone,
+            plaintext=request.plaintext,
+            associated_data=request.associated_data,
+        )
+
+    async def _learn(
+        self,
+        key: _Key,
+        by_email: str | None,
+        by_phone: str | None,
+        by_email_index: dict[str, _Key],
+        by_phone_index: dict[str, _Key],
+    ) -> None:
+        """A key found by one address learns the other, unless another key has it (as
+        `_complete`; a stored key is updated, a new one is inserted with it)."""
+        learns_email = bool(by_email) and key.email_index is None and by_email not in by_email_index
+        learns_phone = bool(by_phone) and key.phone_index is None and by_phone not in by_phone_index
+        if not (learns_email or learns_phone):
+            return
+        if key.stored:
+            await self._complete(
+                key.key_id, by_email if learns_email else None, by_phone if learns_phone else None
+            )
+        if learns_email:
+            key.email_index = by_email
+        if learns_phone:
+            key.phone_index = by_phone
+
+
+@dataclass(slots=True)
+class _Key:
+    """A person key while `seal_many` resolves a batch: stored, or made by this call."""
+
+    key_id: uuid.UUID
+    key: bytes
+    email_index: str | None
+    phone_index: str | None
+    stored: bool = True
 
 
 async def erase_person_keys(

@@ -94,14 +94,36 @@ class PostgresConsultations:
             consultation.closes_at,
         )
 
-    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
-        last = await self._conn.fetchval(
-            "UPDATE consultations SET last_receipt_seq = last_receipt_seq + $2"
-            " WHERE id = $1 RETURNING last_receipt_seq",
-            consultation_id,
-            count,
-        )
-        return int(last) - count + 1
+    async def reserve_receipt_sequences(
+        self, consultation_id: uuid.UUID, count: int, *, if_unchanged: Consultation | None = None
+    ) -> int | None:
+        if if_unchanged is None:
+            last = await self._conn.fetchval(
+                "UPDATE consultations SET last_receipt_seq = last_receipt_seq + $2"
+                " WHERE id = $1 RETURNING last_receipt_seq",
+                consultation_id,
+                count,
+            )
+        else:
+            # Waiting for the row lock, PostgreSQL checks these against the row as the
+            # holder left it (READ COMMITTED): a change committed meanwhile matches nothing.
+            was = if_unchanged
+            last = await self._conn.fetchval(
+                "UPDATE consultations SET last_receipt_seq = last_receipt_seq + $2"
+                " WHERE id = $1 AND number = $3 AND title = $4 AND description = $5"
+                " AND kind = $6 AND opens_at = $7 AND closes_at = $8 AND themes = $9"
+                " RETURNING last_receipt_seq",
+                consultation_id,
+                count,
+                was.number,
+                was.title,
+                was.description,
+                was.kind.value,
+                was.opens_at,
+                was.closes_at,
+                list(was.themes),
+            )
+        return None if last is None else int(last) - count + 1
 
     async def due_openings(self, now: datetime) -> list[Consultation]:
         rows = await self._conn.fetch(

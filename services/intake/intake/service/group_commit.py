@@ -6,6 +6,9 @@ its round trips. Here a request joins the queue of its consultation; while one b
 being committed, the requests arriving meanwhile queue up and go together in the next
 transaction (`IntakeService.submit_batch`): one lock, one counter update, one insert per
 table. A lone request waits for nobody (no timer): batching only happens under load.
+The first try of a batch reads unlocked and takes the consultation's lock only for its
+writes (`submit_batch(lock_first=False)`), so batches of several worker processes hold
+it briefly; if the consultation changed in between, the batch is tried again locked.
 
 Each request still gets its own outcome: a broken rule rejects that request alone. When a
 batch's transaction fails for another reason (a lost connection, a bug), its requests are
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from intake.domain.commands import Submit
-from intake.service.handlers import IntakeService, SubmitResult
+from intake.service.handlers import ConsultationChangedMeanwhile, IntakeService, SubmitResult
 from intake.service.ports import IntakeUnitOfWork
 from shared.errors import DomainError
 
@@ -82,11 +85,16 @@ class SubmissionBatcher:
     async def _commit(self, consultation_id: uuid.UUID, batch: list[_Waiting]) -> None:
         self.transactions += 1
         self.largest_batch = max(self.largest_batch, len(batch))
+        commands = [waiting.command for waiting in batch]
         try:
-            async with self._unit_of_work() as uow:
-                outcomes = await self._service.submit_batch(
-                    uow, consultation_id, [waiting.command for waiting in batch]
-                )
+            try:
+                async with self._unit_of_work() as uow:
+                    outcomes = await self._service.submit_batch(
+                        uow, consultation_id, commands, lock_first=False
+                    )
+            except ConsultationChangedMeanwhile:  # rolled back: again, under the lock
+                async with self._unit_of_work() as uow:
+                    outcomes = await self._service.submit_batch(uow, consultation_id, commands)
         except asyncio.CancelledError:  # shutting down: the callers are told, not left waiting
             for waiting in batch:
                 waiting.answer.cancel()

@@ -29,6 +29,15 @@ from intake.service.ports import IntakeUnitOfWork, NewKey, SubmissionFilter
 from shared.clock import Clock, utc_now
 from shared.contracts.intake import submitter_email_associated_data
 from shared.errors import DomainError
+from shared.platform.shredding import SealRequest
+
+
+class ConsultationChangedMeanwhile(Exception):
+    """The consultation changed between the unlocked read of a group commit and its
+    counter update: nothing was reserved; the batch is tried again with the lock first."""
+
+    def __init__(self, consultation_id: uuid.UUID) -> None:
+        super().__init__(f"consultation {consultation_id} changed while a batch was checked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +135,12 @@ class IntakeService:
         return outcome
 
     async def submit_batch(
-        self, uow: IntakeUnitOfWork, consultation_id: uuid.UUID, commands: Sequence[Submit]
+        self,
+        uow: IntakeUnitOfWork,
+        consultation_id: uuid.UUID,
+        commands: Sequence[Submit],
+        *,
+        lock_first: bool = True,
     ) -> list[SubmitResult | DomainError]:
         """Several submissions to one consultation in one transaction (group commit).
 
@@ -137,10 +151,18 @@ class IntakeService:
         sequences from one counter update and are written with one statement per table;
         each stages exactly one event. Commits when something was accepted; otherwise
         the unit of work is left as it was. A missing consultation raises `NotFound`.
+
+        The consultation's row lock orders concurrent batches and window changes. With
+        `lock_first` it is taken before anything is read. Without it (the group commit's
+        first try) the consultation, the idempotency keys and the submitters' person keys
+        are read unlocked, and the lock comes with the counter update, which only
+        happens if the consultation is still as read (else `ConsultationChangedMeanwhile`:
+        try again with `lock_first`). The lock is then held for three statements and
+        the commit, not for every read: concurrent batches of several processes queue
+        on it for less time. An idempotency key that a concurrent batch stored after
+        the read makes the insert fail (its primary key), so a key is never used twice.
         """
-        # The consultation's row lock orders concurrent batches and window changes, and
-        # guards the scope's idempotency keys (only its holder reads or adds them).
-        consultation = await self._consultation(uow, consultation_id, for_update=True)
+        consultation = await self._consultation(uow, consultation_id, for_update=lock_first)
         scope = f"submit:{consultation_id}"
         keys = [c.idempotency_key for c in commands if c.idempotency_key is not None]
         stored = await uow.idempotency_keys.find(scope, keys) if keys else {}
@@ -182,14 +204,45 @@ class IntakeService:
 
         submissions: dict[int, Submission] = {}
         if accepted_at:
-            first = await uow.consultations.reserve_receipt_sequences(
-                consultation.id, len(accepted_at)
+            submission_ids = [uuid.uuid4() for _ in accepted_at]
+            # The address travels sealed under the person's key (a new key is staged
+            # here, so it is published before the event that needs it).
+            with_email = [
+                (submission_id, commands[index].content.submitter)
+                for submission_id, index in zip(submission_ids, accepted_at, strict=True)
+                if commands[index].content.submitter.email is not None
+            ]
+            sealed_emails = dict(
+                zip(
+                    [submission_id for submission_id, _ in with_email],
+                    await uow.person_keys.seal_many(
+                        [
+                            SealRequest(
+                                email=str(submitter.email),
+                                phone=submitter.phone,
+                                plaintext=str(submitter.email),
+                                associated_data=submitter_email_associated_data(submission_id),
+                            )
+                            for submission_id, submitter in with_email
+                        ]
+                    )
+                    if with_email
+                    else [],
+                    strict=True,
+                )
             )
-            for offset, index in enumerate(accepted_at):
+            first = await uow.consultations.reserve_receipt_sequences(
+                consultation.id, len(accepted_at), if_unchanged=None if lock_first else consultation
+            )
+            if first is None:
+                raise ConsultationChangedMeanwhile(consultation.id)
+            for offset, (index, submission_id) in enumerate(
+                zip(accepted_at, submission_ids, strict=True)
+            ):
                 submissions[index] = accepted(
                     commands[index],
                     consultation,
-                    submission_id=uuid.uuid4(),
+                    submission_id=submission_id,
                     sequence=first + offset,
                     now=now,
                 )
@@ -201,20 +254,10 @@ class IntakeService:
             if new_keys:
                 await uow.idempotency_keys.add_many(scope, new_keys)
             for submission in submissions.values():
-                # The address travels sealed under the person's key (a new key is staged
-                # first, so it is published before the event that needs it).
-                submitter = submission.content.submitter
-                sealed = (
-                    await uow.person_keys.seal(
-                        email=str(submitter.email),
-                        phone=submitter.phone,
-                        plaintext=str(submitter.email),
-                        associated_data=submitter_email_associated_data(submission.id),
-                    )
-                    if submitter.email is not None
-                    else None
+                uow.stage_event(
+                    submission.received(consultation, sealed_emails.get(submission.id)),
+                    key=submission.id,
                 )
-                uow.stage_event(submission.received(consultation, sealed), key=submission.id)
         found = (
             await uow.submissions.get_many(list(set(stored_replays.values())))
             if stored_replays

@@ -36,9 +36,13 @@ class Consultations(Protocol):
 
     async def update(self, consultation: Consultation) -> None: ...
 
-    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
+    async def reserve_receipt_sequences(
+        self, consultation_id: uuid.UUID, count: int, *, if_unchanged: Consultation | None = None
+    ) -> int | None:
         """Reserve the next `count` gap-free receipt sequences of the consultation (its row
-        stays locked until the unit of work ends); returns the first of them."""
+        stays locked until the unit of work ends); returns the first of them. With
+        `if_unchanged`, only while the consultation is still as that read of it (after
+        waiting for its lock): None, and nothing reserved, when it changed meanwhile."""
         ...
 
     async def due_openings(self, now: datetime) -> list[Consultation]: ...

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -34,8 +35,11 @@ from devtools.testing import (
 )
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.bootstrap import MIGRATIONS
-from intake.domain.commands import CreateConsultation
-from shared.contracts.intake import ConsultationKind
+from intake.domain.commands import CreateConsultation, Submit
+from intake.domain.errors import OutsideWindow
+from intake.service.group_commit import SubmissionBatcher
+from intake.service.handlers import IntakeService
+from shared.contracts.intake import Channel, ConsultationKind, SubmissionContent
 from shared.contracts.topics import TopicNames
 from shared.platform.database import apply_migrations, create_pool
 from shared.platform.outbox import OutboxWriter
@@ -172,4 +176,92 @@ async def test_two_schedulers_never_take_the_same_due_opening(
                 async with asyncio.timeout(10):  # a plain FOR UPDATE would wait here
                     assert await second.consultations.due_openings(now) == []
     finally:
+        await pool.close()
+
+
+async def test_a_window_closed_while_a_batch_was_checked_refuses_the_batch(
+    new_database: DatabaseFactory,
+) -> None:
+    """A group commit checks its batch against an unlocked read of the consultation and
+    takes the lock only with the counter update. When the window closes in between (the
+    closing transaction held the lock while the batch was checked), the update matches
+    nothing, the batch is checked again under the lock and refused as the closed window
+    says: no receipt number is taken, no submission, key or event is written."""
+    dsn = await new_database.create("intake")
+    await apply_migrations(dsn, MIGRATIONS)
+    pool = await create_pool(dsn)
+    outbox = OutboxWriter("intake", TopicNames(""))
+    now = datetime.now(UTC)
+    service = IntakeService(zone=ZoneInfo("Europe/Warsaw"))
+
+    def unit_of_work() -> PostgresIntakeUnitOfWork:
+        return PostgresIntakeUnitOfWork(pool, outbox)
+
+    closer = await asyncpg.connect(dsn)
+    try:
+        async with unit_of_work() as setup:
+            consultation = await setup.consultations.add(
+                uuid.uuid4(),
+                CreateConsultation(
+                    title="Open",
+                    description="Closes while a batch is checked",
+                    kind=ConsultationKind.GENERAL,
+                    opens_at=now - timedelta(days=1),
+                    closes_at=now + timedelta(days=1),
+                    themes=("social",),
+                ),
+            )
+            await setup.commit()
+        closing = closer.transaction()
+        await closing.start()
+        await closer.execute(
+            "UPDATE consultations SET closes_at = $2 WHERE id = $1",
+            consultation.id,
+            now - timedelta(minutes=1),
+        )
+        batcher = SubmissionBatcher(service, unit_of_work)
+        commands = [
+            Submit(
+                consultation_id=consultation.id,
+                content=SubmissionContent.model_validate(
+                    submission_payload(title=f"Propozycja {n}")
+                ),
+                channel=Channel.WEB,
+                idempotency_key=f"late-{n}",
+            )
+            for n in range(3)
+        ]
+        answers = asyncio.gather(
+            *(batcher.submit(command) for command in commands), return_exceptions=True
+        )
+
+        async def batch_waits_for_the_closer() -> bool:
+            return bool(
+                await closer.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
+            )
+
+        await wait_for(batch_waits_for_the_closer, "the batch to wait for the closing transaction")
+        await closing.commit()
+        outcomes = await asyncio.wait_for(answers, 30)
+        assert [type(outcome) for outcome in outcomes] == [OutsideWindow] * 3
+        assert batcher.transactions == 1  # one batch, not retried one by one
+        counts = await closer.fetchrow(
+            "SELECT (SELECT last_receipt_seq FROM consultations) AS sequence,"
+            " (SELECT count(*) FROM submissions) AS submissions,"
+            " (SELECT count(*) FROM idempotency_keys) AS keys,"
+            " (SELECT count(*) FROM person_keys) AS person_keys,"
+            " (SELECT count(*) FROM outbox WHERE topic LIKE '%submissions%') AS events"
+        )
+        assert dict(counts) == {
+            "sequence": 0,
+            "submissions": 0,
+            "keys": 0,
+            "person_keys": 0,
+            "events": 0,
+        }
+    finally:
+        await closer.close()
         await pool.close()

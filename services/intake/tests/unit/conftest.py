@@ -50,7 +50,11 @@ class FakeConsultations:
     async def update(self, consultation: Consultation) -> None:
         self.rows[consultation.id] = consultation
 
-    async def reserve_receipt_sequences(self, consultation_id: uuid.UUID, count: int) -> int:
+    async def reserve_receipt_sequences(
+        self, consultation_id: uuid.UUID, count: int, *, if_unchanged: Consultation | None = None
+    ) -> int | None:
+        if if_unchanged is not None and self.rows.get(consultation_id) != if_unchanged:
+            return None
         self.sequences[consultation_id] += count
         return self.sequences[consultation_id] - count + 1
 
