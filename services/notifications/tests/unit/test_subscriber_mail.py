@@ -3,7 +3,9 @@ English, personal links filled in per delivery, and the bytes the relay receives
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -248,3 +250,29 @@ def test_a_line_break_cannot_smuggle_a_header() -> None:
             mail_from="s@g.pl",
             reply_to="r@g.pl",
         )
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Receipt K12-00042",
+        "Potwierdzenie złożenia uwagi K12-00042 — Strategia Rozwoju Gminy Konstancin-Jeziorna",
+        "Zażółć gęślą jaźń " * 12,  # many encoded words, two-byte characters at their edges
+        "€" * 40 + "😀" * 15,  # three- and four-byte characters
+        "A plain ASCII subject, long enough that it has to be encoded rather than folded",
+        "Looks like =?utf-8?b?WA==?= an encoded word",
+        "",
+    ],
+)
+def test_every_subject_parses_back_to_itself_within_the_line_limit(subject: str) -> None:
+    rendered = render_email(delivery(subject=subject), mail_from="s@g.pl", reply_to="r@g.pl")
+    lines = rendered.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    first = next(n for n, line in enumerate(lines) if line.startswith(b"Subject: "))
+    last = first + 1
+    while last < len(lines) and lines[last].startswith(b" "):
+        last += 1
+    assert all(len(line) <= 78 for line in lines[first:last])
+    # RFC 2047: each encoded word holds whole characters (some readers decode them apart).
+    for word in re.findall(rb"=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=", b"".join(lines[first:last])):
+        base64.b64decode(word).decode("utf-8")
+    assert parse(rendered.data)["Subject"] == subject
