@@ -4,6 +4,7 @@ transaction, and each request still gets the outcome it would have had alone."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from intake.domain.commands import CreateConsultation, Submit
-from intake.domain.consultation import DEFAULT_THEMES
-from intake.domain.errors import IdempotencyKeyReused, InvalidRequest, NotFound
+from intake.domain.consultation import DEFAULT_THEMES, Consultation
+from intake.domain.errors import IdempotencyKeyReused, InvalidRequest, NotFound, OutsideWindow
 from intake.domain.submission import Submission
 from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService, SubmitResult
@@ -241,3 +242,37 @@ async def test_an_unknown_consultation_is_not_found_for_each(
     batcher = SubmissionBatcher(service, store.unit_of_work)
     outcomes = await submit_together(batcher, [command(uuid.uuid4()) for _ in range(2)])
     assert all(isinstance(outcome, NotFound) for outcome in outcomes)
+
+
+async def test_a_batch_whose_consultation_changed_after_its_unlocked_read_is_checked_again(
+    service: IntakeService, store: FakeStore
+) -> None:
+    """The first try reads the consultation unlocked; the window closes before its counter
+    update, which then reserves nothing. The batch is rolled back and checked again with
+    the lock first: it is refused as the closed window says, and nothing is written."""
+    consultation_id = await open_consultation(service, store)
+    consultations = store.consultations
+    as_read = consultations.rows[consultation_id]
+    # Closed by an administrator right after the unlocked read below saw it open.
+    consultations.rows[consultation_id] = dataclasses.replace(as_read, closes_at=NOW)
+    read = consultations.get
+    locked_reads: list[bool] = []
+
+    async def read_then_close(
+        wanted: uuid.UUID, *, for_update: bool = False
+    ) -> Consultation | None:
+        locked_reads.append(for_update)
+        return await read(wanted, for_update=True) if for_update else as_read
+
+    consultations.get = read_then_close  # type: ignore[method-assign]
+    batcher = SubmissionBatcher(service, store.unit_of_work)
+    outcomes = await submit_together(
+        batcher, [command(consultation_id, idempotency_key=f"k{n}") for n in range(3)]
+    )
+
+    assert [type(o) for o in outcomes] == [OutsideWindow] * 3
+    assert locked_reads == [False, True]  # one unlocked try, then one locked
+    assert batcher.transactions == 1
+    assert store.consultations.sequences[consultation_id] == 0
+    assert store.submissions.rows == {} and store.idempotency_keys.rows == {}
+    assert received(store) == []
