@@ -52,7 +52,7 @@ def _subject(value: str, utf8: bool) -> bytes:
     raw UTF-8 for SMTPUTF8 — goes to the email package."""
     if utf8 or "\r" in value or "\n" in value:
         return _folded("Subject", value, utf8)
-    if value.isascii() and len(value) <= 69 and "=?" not in value:
+    if value.isascii() and value.isprintable() and len(value) <= 69 and "=?" not in value:
         return f"Subject: {value}\r\n".encode("ascii")
     words: list[bytes] = []
     word = b""

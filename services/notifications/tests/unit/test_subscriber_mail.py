@@ -261,6 +261,7 @@ def test_a_line_break_cannot_smuggle_a_header() -> None:
         "€" * 40 + "😀" * 15,  # three- and four-byte characters
         "A plain ASCII subject, long enough that it has to be encoded rather than folded",
         "Looks like =?utf-8?b?WA==?= an encoded word",
+        "A tab\there",
         "",
     ],
 )
