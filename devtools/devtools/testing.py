@@ -27,6 +27,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from devtools.kafka_auth import admin_options, service_kafka_settings
 from devtools.proc import free_ports
 from shared.contracts.registry import SERVICES
+from shared.platform.database import DbConnection
 from shared.platform.runtime import Service, ServiceRuntime, definition_of
 from shared.platform.settings import ServiceSettings
 
@@ -47,6 +48,21 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {deadline_s:.0f}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def wait_until_blocked_by(holder: DbConnection, what: str) -> None:
+    """Wait until another session of the server waits for a lock `holder`'s session holds
+    (a transaction it has not committed yet): the moment to commit it in a race test."""
+
+    async def blocked() -> bool:
+        return bool(
+            await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+            )
+        )
+
+    await wait_for(blocked, what)
 
 
 async def read_topic(

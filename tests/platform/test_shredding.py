@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
 from devtools.pytest_plugin import DatabaseFactory
-from devtools.testing import wait_for
+from devtools.testing import wait_until_blocked_by
 from shared.contracts.groups import (
     VolunteerAssignmentNotice,
     VolunteerAssignmentNoticeV2,
@@ -299,15 +299,7 @@ async def test_a_batch_is_sealed_with_the_keys_sealing_one_by_one_would_use(
         async with conn.transaction():
             sealing = asyncio.ensure_future(owner_keys(conn).seal_many(requests))
 
-            async def insert_waits_for_the_rival() -> bool:
-                return bool(
-                    await rival.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-                    )
-                )
-
-            await wait_for(insert_waits_for_the_rival, "the batch's insert to meet the rival's key")
+            await wait_until_blocked_by(rival, "the batch's insert to meet the rival's key")
             await racing.commit()
             sealed = await sealing
         keys = {

@@ -149,6 +149,15 @@ class PersonSealer(Protocol):
         ...
 
 
+async def _seal_request(sealer: PersonSealer, request: SealRequest) -> SealedValue:
+    return await sealer.seal(
+        email=request.email,
+        phone=request.phone,
+        plaintext=request.plaintext,
+        associated_data=request.associated_data,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PersonKeyTopic:
     """Where an owner publishes its keys, and the event type it publishes them as."""
@@ -172,15 +181,7 @@ class InMemoryPersonKeys:
         return seal_value(key_id, key, plaintext, associated_data=associated_data)
 
     async def seal_many(self, requests: Sequence[SealRequest]) -> list[SealedValue]:
-        return [
-            await self.seal(
-                email=request.email,
-                phone=request.phone,
-                plaintext=request.plaintext,
-                associated_data=request.associated_data,
-            )
-            for request in requests
-        ]
+        return [await _seal_request(self, request) for request in requests]
 
 
 _INDEX_KEY_SQL: Final = (
@@ -286,7 +287,7 @@ class PostgresPersonKeys:
         two requests of one new person share one new key. A new key that a concurrent
         transaction created first (the insert skips it) is found again one by one."""
         if len(requests) <= 1:
-            return [await self._seal_one(request) for request in requests]
+            return [await _seal_request(self, request) for request in requests]
         secret = await self._index_secret()
         named = [
             (
@@ -358,16 +359,8 @@ class PostgresPersonKeys:
                     )
                 )
             else:
-                sealed.append(await self._seal_one(request))
+                sealed.append(await _seal_request(self, request))
         return sealed
-
-    async def _seal_one(self, request: SealRequest) -> SealedValue:
-        return await self.seal(
-            email=request.email,
-            phone=request.phone,
-            plaintext=request.plaintext,
-            associated_data=request.associated_data,
-        )
 
     async def _learn(
         self,

@@ -322,8 +322,9 @@ class PostgresIdempotencyKeys:
         }
 
     async def add_many(self, scope: str, keys: Sequence[NewKey]) -> None:
-        # A plain insert: the scope's lock holder alone adds keys, so a conflict here is a
-        # bug to surface (the unit of work fails and nothing is written), never a race.
+        # A plain insert: a key a concurrent batch stored after this batch read the keys
+        # (unlocked) fails the unit of work; the batch is retried request by request and
+        # that request replays (`SubmissionBatcher`). Nothing is written twice.
         await self._conn.execute(
             "INSERT INTO idempotency_keys (scope, key, request_hash, submission_id)"
             " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::uuid[])",

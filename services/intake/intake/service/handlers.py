@@ -212,25 +212,21 @@ class IntakeService:
                 for submission_id, index in zip(submission_ids, accepted_at, strict=True)
                 if commands[index].content.submitter.email is not None
             ]
-            sealed_emails = dict(
-                zip(
-                    [submission_id for submission_id, _ in with_email],
-                    await uow.person_keys.seal_many(
-                        [
-                            SealRequest(
-                                email=str(submitter.email),
-                                phone=submitter.phone,
-                                plaintext=str(submitter.email),
-                                associated_data=submitter_email_associated_data(submission_id),
-                            )
-                            for submission_id, submitter in with_email
-                        ]
+            sealed = await uow.person_keys.seal_many(
+                [
+                    SealRequest(
+                        email=str(submitter.email),
+                        phone=submitter.phone,
+                        plaintext=str(submitter.email),
+                        associated_data=submitter_email_associated_data(submission_id),
                     )
-                    if with_email
-                    else [],
-                    strict=True,
-                )
+                    for submission_id, submitter in with_email
+                ]
             )
+            sealed_emails = {
+                submission_id: value
+                for (submission_id, _), value in zip(with_email, sealed, strict=True)
+            }
             first = await uow.consultations.reserve_receipt_sequences(
                 consultation.id, len(accepted_at), if_unchanged=None if lock_first else consultation
             )

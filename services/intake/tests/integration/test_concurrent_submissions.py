@@ -32,10 +32,12 @@ from devtools.testing import (
     submission_payload,
     unique_prefix,
     wait_for,
+    wait_until_blocked_by,
 )
 from intake.adapters.unit_of_work import PostgresIntakeUnitOfWork
 from intake.bootstrap import MIGRATIONS
 from intake.domain.commands import CreateConsultation, Submit
+from intake.domain.consultation import Consultation
 from intake.domain.errors import OutsideWindow
 from intake.service.group_commit import SubmissionBatcher
 from intake.service.handlers import IntakeService
@@ -157,19 +159,9 @@ async def test_two_schedulers_never_take_the_same_due_opening(
     outbox = OutboxWriter("intake", TopicNames(""))
     now = datetime.now(UTC)
     try:
-        async with PostgresIntakeUnitOfWork(pool, outbox) as setup:
-            await setup.consultations.add(
-                uuid.uuid4(),
-                CreateConsultation(
-                    title="Due",
-                    description="Opens now",
-                    kind=ConsultationKind.GENERAL,
-                    opens_at=now - timedelta(minutes=1),
-                    closes_at=now + timedelta(days=1),
-                    themes=("social",),
-                ),
-            )
-            await setup.commit()
+        await add_consultation(
+            pool, outbox, opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1)
+        )
         async with PostgresIntakeUnitOfWork(pool, outbox) as first:
             assert len(await first.consultations.due_openings(now)) == 1
             async with PostgresIntakeUnitOfWork(pool, outbox) as second:
@@ -199,19 +191,9 @@ async def test_a_window_closed_while_a_batch_was_checked_refuses_the_batch(
 
     closer = await asyncpg.connect(dsn)
     try:
-        async with unit_of_work() as setup:
-            consultation = await setup.consultations.add(
-                uuid.uuid4(),
-                CreateConsultation(
-                    title="Open",
-                    description="Closes while a batch is checked",
-                    kind=ConsultationKind.GENERAL,
-                    opens_at=now - timedelta(days=1),
-                    closes_at=now + timedelta(days=1),
-                    themes=("social",),
-                ),
-            )
-            await setup.commit()
+        consultation = await add_consultation(
+            pool, outbox, opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=1)
+        )
         closing = closer.transaction()
         await closing.start()
         await closer.execute(
@@ -235,15 +217,7 @@ async def test_a_window_closed_while_a_batch_was_checked_refuses_the_batch(
             *(batcher.submit(command) for command in commands), return_exceptions=True
         )
 
-        async def batch_waits_for_the_closer() -> bool:
-            return bool(
-                await closer.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-                )
-            )
-
-        await wait_for(batch_waits_for_the_closer, "the batch to wait for the closing transaction")
+        await wait_until_blocked_by(closer, "the batch to wait for the closing transaction")
         await closing.commit()
         outcomes = await asyncio.wait_for(answers, 30)
         assert [type(outcome) for outcome in outcomes] == [OutsideWindow] * 3
@@ -265,3 +239,23 @@ async def test_a_window_closed_while_a_batch_was_checked_refuses_the_batch(
     finally:
         await closer.close()
         await pool.close()
+
+
+async def add_consultation(
+    pool: asyncpg.Pool, outbox: OutboxWriter, *, opens_at: datetime, closes_at: datetime
+) -> Consultation:
+    """A consultation with the given window, stored straight through the repository."""
+    async with PostgresIntakeUnitOfWork(pool, outbox) as setup:
+        consultation = await setup.consultations.add(
+            uuid.uuid4(),
+            CreateConsultation(
+                title="Konsultacje",
+                description="Okno ustawione przez test",
+                kind=ConsultationKind.GENERAL,
+                opens_at=opens_at,
+                closes_at=closes_at,
+                themes=("social",),
+            ),
+        )
+        await setup.commit()
+    return consultation
