@@ -67,6 +67,7 @@ from shared.platform.outbox import OutboxRelay, OutboxWriter
 from shared.platform.settings import ServiceSettings
 from shared.platform.topics_admin import ensure_topics
 from shared.platform.unit_of_work import PostgresUnitOfWork
+from shared.platform.workers import serve_in_processes
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +422,9 @@ def worker_app() -> FastAPI:
 
 
 def serve_workers(service: str, settings: ServiceSettings) -> None:
-    """Run `settings.http_workers` processes of the service on one listening socket.
+    """Run `settings.http_workers` processes of the service on one port, each with a
+    listening socket of its own (`shared.platform.workers`: the kernel spreads the
+    connections across them).
 
     Each worker is the whole service (HTTP, consumers, relay, workers), which several
     processes run safely: the outbox relay publishes from one process at a time (advisory
@@ -429,10 +432,10 @@ def serve_workers(service: str, settings: ServiceSettings) -> None:
     with `FOR UPDATE SKIP LOCKED`. The parent restarts a worker that dies.
     """
     os.environ[SERVICE_VARIABLE] = service  # inherited by the spawned workers
-    uvicorn.run(
+    configure_logging(service, settings.log_level, json_format=settings.log_json)
+    config = uvicorn.Config(
         f"{__name__}:worker_app",
         factory=True,
-        workers=settings.http_workers,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
@@ -440,3 +443,4 @@ def serve_workers(service: str, settings: ServiceSettings) -> None:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+    serve_in_processes(config, settings.http_workers)

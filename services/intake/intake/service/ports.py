@@ -100,8 +100,8 @@ class NewKey:
 
 
 class IdempotencyKeys(Protocol):
-    """Keys of one scope are read and written only while the scope's aggregate is locked
-    (a submission key: its consultation's row), so no two units of work race for a key."""
+    """A key is stored once per scope: `add_many` fails the unit of work on a key already
+    stored, so two units of work that both read a key as unknown cannot both use it."""
 
     async def find(self, scope: str, keys: Sequence[str]) -> dict[str, StoredKey]:
         """What is stored under those of `keys` that are known."""

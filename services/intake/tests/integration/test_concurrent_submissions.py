@@ -7,7 +7,11 @@ runs, hands a due consultation to one of them only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
+import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -145,6 +149,83 @@ async def test_concurrent_submissions_keep_every_promise(intake_process: Service
         body(e)["data"]["submission_id"]: body(e)["data"]["receipt_number"] for e in events
     }
     assert published == submissions
+
+
+def test_the_worker_processes_share_the_connections(intake_process: ServiceProcess) -> None:
+    """Keep-alive clients (a reverse proxy, a load generator) open their connections at
+    once. Each worker listens on a socket of its own, so the kernel spreads them: on one
+    shared socket the first worker to wake accepted the whole burst."""
+    clients = [socket.create_connection(("127.0.0.1", intake_process.port)) for _ in range(32)]
+    try:
+        for client in clients:
+            client.sendall(b"GET /health/live HTTP/1.1\r\nHost: intake\r\n\r\n")
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        workers = worker_pids(intake_process)
+        held = {pid: connections_held(pid, intake_process.port) for pid in workers}
+    finally:
+        for client in clients:
+            client.close()
+    assert len(workers) == 2
+    assert sum(held.values()) == 32
+    assert all(count > 0 for count in held.values()), held
+
+
+async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_takes_its_workers_along(
+    intake_process: ServiceProcess,
+) -> None:
+    first, second = worker_pids(intake_process)
+    os.kill(first, signal.SIGKILL)
+
+    async def replaced() -> bool:
+        workers = worker_pids(intake_process)
+        return len(workers) == 2 and first not in workers and second in workers
+
+    await wait_for(replaced, "the supervisor to start another worker")
+    await asyncio.to_thread(intake_process.ready)
+    workers = worker_pids(intake_process)
+
+    intake_process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
+
+    async def gone() -> bool:
+        return not any(map(process_exists, workers))
+
+    await wait_for(gone, "the workers to stop with their supervisor")
+    async with httpx.AsyncClient(base_url=intake_process.url, timeout=2) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/health/live")
+
+
+def worker_pids(service: ServiceProcess) -> list[int]:
+    """The worker processes of a service run with several (its supervisor's children)."""
+    assert service.process is not None
+    parent = service.process.pid
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def connections_held(pid: int, port: int) -> int:
+    """Established TCP connections to `port` among the process's open sockets."""
+    sockets = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(descriptor)
+            if target.startswith("socket:["):
+                sockets.add(target.removeprefix("socket:[").removesuffix("]"))
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            established = fields[3] == "01"
+            held += local_port == port and established and fields[9] in sockets
+    return held
 
 
 async def test_two_schedulers_never_take_the_same_due_opening(
