@@ -39,8 +39,10 @@ _RESTART_PAUSE_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 
 
-def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """A TCP socket listening on `host:port` that other processes may bind as well."""
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port`, which other processes may bind as well. It is
+    not listening yet: the server listens once the app has started, so the kernel never
+    hands a connection to a worker still starting (or restarting) while another serves."""
     family, kind, protocol, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
@@ -49,7 +51,6 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
@@ -71,8 +72,8 @@ def _serve_one(config: uvicorn.Config, parent: int) -> None:
     uvicorn's logging setup, done in `Config.__init__`, is done again here)."""
     _die_with(parent)
     config.configure_logging()
-    sock = listening_socket(config.host, config.port, config.backlog)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn starts the app (lifespan) first, then serves: asyncio's server calls listen().
+    uvicorn.Server(config).run(sockets=[bound_socket(config.host, config.port)])
 
 
 class _Worker:
@@ -88,7 +89,7 @@ def serve_in_processes(config: uvicorn.Config, workers: int) -> None:
     """Run `workers` processes serving `config` (its app given as an import string), until
     SIGTERM or SIGINT."""
     # Fails here, once, when the address is taken, instead of in every worker in turn.
-    listening_socket(config.host, config.port, config.backlog).close()
+    bound_socket(config.host, config.port).close()
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

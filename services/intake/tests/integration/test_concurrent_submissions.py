@@ -151,22 +151,29 @@ async def test_concurrent_submissions_keep_every_promise(intake_process: Service
     assert published == submissions
 
 
-def test_the_worker_processes_share_the_connections(intake_process: ServiceProcess) -> None:
+async def test_the_worker_processes_share_the_connections(
+    intake_process: ServiceProcess,
+) -> None:
     """Keep-alive clients (a reverse proxy, a load generator) open their connections at
     once. Each worker listens on a socket of its own, so the kernel spreads them: on one
     shared socket the first worker to wake accepted the whole burst."""
+    workers = worker_pids(intake_process)
+    assert len(workers) == 2
+
+    async def both_listening() -> bool:  # a worker listens once its app has started
+        return all(tcp_sockets(pid, intake_process.port, LISTENING) == 1 for pid in workers)
+
+    await wait_for(both_listening, "both workers to listen")
     clients = [socket.create_connection(("127.0.0.1", intake_process.port)) for _ in range(32)]
     try:
         for client in clients:
             client.sendall(b"GET /health/live HTTP/1.1\r\nHost: intake\r\n\r\n")
         for client in clients:
             assert client.recv(4096).startswith(b"HTTP/1.1 200")
-        workers = worker_pids(intake_process)
-        held = {pid: connections_held(pid, intake_process.port) for pid in workers}
+        held = {pid: tcp_sockets(pid, intake_process.port, ESTABLISHED) for pid in workers}
     finally:
         for client in clients:
             client.close()
-    assert len(workers) == 2
     assert sum(held.values()) == 32
     assert all(count > 0 for count in held.values()), held
 
@@ -210,22 +217,26 @@ def process_exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-def connections_held(pid: int, port: int) -> int:
-    """Established TCP connections to `port` among the process's open sockets."""
-    sockets = set()
+# TCP states in /proc/net/tcp.
+ESTABLISHED = "01"
+LISTENING = "0A"
+
+
+def tcp_sockets(pid: int, port: int, state: str) -> int:
+    """The process's open TCP sockets on local `port` in `state`."""
+    inodes = set()
     for descriptor in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):  # closed meanwhile
             target = os.readlink(descriptor)
             if target.startswith("socket:["):
-                sockets.add(target.removeprefix("socket:[").removesuffix("]"))
-    held = 0
+                inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    found = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            established = fields[3] == "01"
-            held += local_port == port and established and fields[9] in sockets
-    return held
+            found += local_port == port and fields[3] == state and fields[9] in inodes
+    return found
 
 
 async def test_two_schedulers_never_take_the_same_due_opening(
