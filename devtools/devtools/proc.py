@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -143,15 +144,61 @@ def log_tail(log_file: Path, lines: int = 40) -> str:
 # --- ports -----------------------------------------------------------------------------------
 
 
+_EPHEMERAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT_HANDED_OUT = 10_000
+_ports_handed_out: set[int] = set()
+
+
+def _ports_outside_the_ephemeral_range() -> list[int]:
+    """Ports the kernel never gives an outgoing connection, or [] when the range leaves none.
+
+    A port found by binding to port 0 comes from the ephemeral range, so a client's outgoing
+    connection (a Kafka consumer's, say) can take it as its local port before the server that
+    was meant to listen on it binds, and the server fails with "address already in use".
+    """
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_PORT_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return []
+    below = range(_LOWEST_PORT_HANDED_OUT, low)
+    above = range(high + 1, 65_536)
+    return list(below) + list(above) if len(below) + len(above) >= 1_000 else []
+
+
+def _bindable(sock: socket.socket, host: str, port: int) -> bool:
+    try:
+        sock.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports the kernel considers free right now (bind to port 0)."""
+    """``count`` distinct ports free right now, none handed out before by this process.
+
+    They come from outside the kernel's ephemeral range where it leaves room (see
+    ``_ports_outside_the_ephemeral_range``), otherwise from a bind to port 0.
+    """
+    candidates = _ports_outside_the_ephemeral_range()
+    random.shuffle(candidates)
+    ports: list[int] = []
     with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        for candidate in candidates:
+            if len(ports) == count:
+                break
+            if candidate in _ports_handed_out:
+                continue
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            if _bindable(sock, host, candidate):
+                ports.append(candidate)
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((host, 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
+            port = int(sock.getsockname()[1])
+            if port not in _ports_handed_out and port not in ports:
+                ports.append(port)
+    _ports_handed_out.update(ports)
+    return ports
 
 
 def free_port(host: str = "127.0.0.1") -> int:
