@@ -53,7 +53,13 @@ async def system(
     kafka_bootstrap_servers: str, new_database: DatabaseFactory, smtp_sink: SmtpSink
 ) -> AsyncIterator[dict[str, RunningService]]:
     prefix = unique_prefix("rodo")
-    common: dict[str, Any] = {"kafka": kafka_bootstrap_servers, "prefix": prefix}
+    common: dict[str, Any] = {
+        "kafka": kafka_bootstrap_servers,
+        "prefix": prefix,
+        # The test waits for the cleaner: the key topics roll their segments every second
+        # (the default keeps an erased key up to ten minutes, PERSON_KEYS_COMPACTION_SECONDS).
+        "person_keys_compaction_seconds": 1,
+    }
     running: dict[str, RunningService] = {}
     specs: list[tuple[str, Any, dict[str, Any]]] = [
         ("intake", IntakeSettings, {}),

@@ -146,6 +146,19 @@ def test_the_key_topics_are_compacted_and_their_dead_letters_short_lived(topic: 
     assert config["cleanup.policy"] == "compact"
     assert int(config["delete.retention.ms"]) <= 60_000
     assert int(dead_letter_config(topic)["retention.ms"]) <= 3_600_000
+    # An erased key leaves the log within the compaction time: ten minutes by default…
+    assert config["segment.ms"] == config["max.compaction.lag.ms"] == "600000"
+    # …or what the operator set (`STRATEGIA_PERSON_KEYS_COMPACTION_SECONDS`).
+    chosen = topic_config(topic, compaction_seconds=1)
+    assert chosen["segment.ms"] == chosen["max.compaction.lag.ms"] == "1000"
+    assert chosen["cleanup.policy"] == "compact"
+
+
+def test_the_compaction_time_leaves_other_topics_alone() -> None:
+    assert topic_config(Topic.INTAKE_SUBMISSIONS, compaction_seconds=1) == {}
+    assert "segment.ms" not in topic_config(
+        Topic.GROUPS_VOLUNTEER_MESSAGES_V2, compaction_seconds=1
+    )
 
 
 def test_volunteer_messages_v2_keep_links_no_longer_than_v1() -> None:

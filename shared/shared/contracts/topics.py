@@ -71,13 +71,20 @@ def dead_letter_topic(topic: str) -> str:
 _HOUR_MS = 60 * 60 * 1000
 _DAY_MS = 24 * _HOUR_MS
 
+# How long an erased person's key may stay readable in the key topic's log by default:
+# the active segment rolls after this long (on the next key record) and is then
+# compacted within as long again. Seconds would do too, but rolling a segment every
+# second (new index files) and cleaning the whole log each time cost the broker a
+# tenth of a core at 200 submissions/s (README "Capacity and scaling").
+PERSON_KEYS_COMPACTION_SECONDS = 600
+
 PERSON_KEYS_CONFIG = {
     "cleanup.policy": "compact",
-    "segment.ms": "1000",
+    "segment.ms": str(PERSON_KEYS_COMPACTION_SECONDS * 1000),
     "min.cleanable.dirty.ratio": "0.01",
     "delete.retention.ms": "60000",
     "min.compaction.lag.ms": "0",
-    "max.compaction.lag.ms": "1000",
+    "max.compaction.lag.ms": str(PERSON_KEYS_COMPACTION_SECONDS * 1000),
 }
 
 # Topic-level settings applied when a topic is created. A topic whose events carry a
@@ -87,8 +94,8 @@ TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
     Topic.GROUPS_VOLUNTEER_MESSAGES: {"retention.ms": str(2 * _DAY_MS)},
     Topic.GROUPS_VOLUNTEER_MESSAGES_V2: {"retention.ms": str(2 * _DAY_MS)},
     # Person keys: the latest record per key id is kept; an erased key's tombstone makes
-    # the cleaner drop the key bytes within seconds (small segments, any dirt triggers a
-    # clean) and the tombstone itself one minute later.
+    # the cleaner drop the key bytes within minutes (`PERSON_KEYS_COMPACTION_SECONDS`,
+    # any dirt triggers a clean) and the tombstone itself one minute later.
     Topic.INTAKE_PERSON_KEYS: PERSON_KEYS_CONFIG,
     Topic.GROUPS_PERSON_KEYS: PERSON_KEYS_CONFIG,
 }
@@ -102,8 +109,15 @@ def privacy_replies_topic(service: str) -> Topic:
     return Topic(f"{service}.privacy-replies.v1")
 
 
-def topic_config(topic: Topic) -> dict[str, str]:
-    return dict(TOPIC_CONFIGS.get(topic, {}))
+def topic_config(topic: Topic, *, compaction_seconds: float | None = None) -> dict[str, str]:
+    """The settings `topic` is created with; `compaction_seconds` replaces the default
+    time within which a compacted topic's erased keys leave its log."""
+    config = dict(TOPIC_CONFIGS.get(topic, {}))
+    if compaction_seconds is not None and config.get("cleanup.policy") == "compact":
+        milliseconds = str(round(compaction_seconds * 1000))
+        config["segment.ms"] = milliseconds
+        config["max.compaction.lag.ms"] = milliseconds
+    return config
 
 
 def dead_letter_config(topic: str) -> dict[str, str]:

@@ -210,7 +210,9 @@ class ServiceRuntime(Generic[U]):
 
     def _topics_to_create(self) -> dict[str, dict[str, str]]:
         wanted = {
-            self.topic_names(topic): topic_config(topic)
+            self.topic_names(topic): topic_config(
+                topic, compaction_seconds=self.settings.person_keys_compaction_seconds
+            )
             for topic in (*self.published, *self.consumer.subscribed)
         }
         for topic in self.consumer.subscribed:

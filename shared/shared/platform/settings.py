@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.topics import PERSON_KEYS_COMPACTION_SECONDS
 from shared.platform.gmina import DEFAULT_PROFILE, GminaProfile, load_profile
 from shared.platform.kafka_security import KafkaConnection, SecurityProtocol, principal_name
 
@@ -84,6 +85,12 @@ class ServiceSettings(BaseSettings):
     # A dead-letter copy keeps at most this many bytes of the original value (the broker's
     # default message limit is 1 MiB, and headers and the reason need room too).
     dead_letter_max_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)
+    # A compacted key topic the service creates (intake's and groups' person keys): its
+    # segments roll and are compacted within this many seconds, which bounds how long an
+    # erased person's key stays in the broker's log. Applied when the topic is created.
+    person_keys_compaction_seconds: float = Field(
+        default=PERSON_KEYS_COMPACTION_SECONDS, ge=1, le=7 * 24 * 3600
+    )
 
     # How often a retention job (shared/platform/retention.py) may run; the periods
     # themselves are the gmina profile's `[personal_data]`.

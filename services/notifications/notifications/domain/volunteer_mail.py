@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifications.domain.deliveries import ComposedEmail, Purpose
-from notifications.domain.receipts import format_local_time, single_line, template_environment
+from notifications.domain.receipts import format_local_time, render_with_strings
 from shared.contracts.groups import (
     MemberSignInLinkRequested,
     Outcome,
@@ -115,24 +115,12 @@ def volunteer_context(
     return context
 
 
-def _render(prefix: str, context: dict[str, Any]) -> ComposedEmail:
-    environment = template_environment()
-
-    def render(name: str) -> str:
-        return environment.get_template(f"{prefix}.{name}").render(context)
-
-    return ComposedEmail(
-        language=str(context["language"]),
-        subject=single_line(render("subject.j2")),
-        text_body=render("txt.j2"),
-        html_body=render("html.j2"),
-    )
-
-
 def compose_volunteer_mail(
     message: VolunteerMessage, profile: GminaProfile, public_base_url: str
 ) -> ComposedEmail:
-    return _render("volunteer_mail", volunteer_context(message, profile, public_base_url))
+    return render_with_strings(
+        "volunteer_mail", volunteer_context(message, profile, public_base_url)
+    )
 
 
 def compose_decision(
@@ -152,7 +140,7 @@ def compose_decision(
         "gmina": profile,
         "controller": profile.controller,
     }
-    return _render("decision", context)
+    return render_with_strings("decision", context)
 
 
 __all__ = ["PURPOSES", "Outcome", "Submitter", "compose_decision", "compose_volunteer_mail"]
