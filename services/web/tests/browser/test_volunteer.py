@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from devtools.testing import ADMIN, COORDINATOR, submission_payload
+from shared.platform.gmina import load_profile
 
 from .conftest import Browser, Stack, eventually, text_of
 
@@ -153,7 +154,12 @@ def test_a_volunteer_signs_up_confirms_signs_in_and_assesses(
 
 
 def test_a_clerk_enters_a_paper_form_and_a_phone_volunteer(stack: Stack, browser: Browser) -> None:
-    consultation = stack.new_consultation(title="Konsultacje — stanowisko urzędnika")
+    # Opened three days ago: "yesterday" in the gmina's time lies inside the window even
+    # when UTC and local time fall on different dates (an evening run at 23:30 UTC failed).
+    consultation = stack.new_consultation(
+        title="Konsultacje — stanowisko urzędnika",
+        opens_at=(datetime.now(UTC) - timedelta(days=3)).isoformat(),
+    )
     cid = consultation["id"]
     browser.open("/urzednik")
     browser.wait_for_path("/urzednik/logowanie")
@@ -168,7 +174,7 @@ def test_a_clerk_enters_a_paper_form_and_a_phone_volunteer(stack: Stack, browser
     browser.wait(lambda d: browser.heading == "Stanowisko urzędnika", "the desk")
     browser.check_page("urzednik")
 
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    yesterday = (datetime.now(load_profile().zone) - timedelta(days=1)).strftime("%Y-%m-%d")
     form = 'form[action="/urzednik/uwagi"]'
     browser.fill("consultation_id", cid)
     browser.fill("channel", "paper")
